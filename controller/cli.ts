@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { DockerDriver } from '../resources/docker.js';
+import { DockerError } from '../resources/docker-errors.js';
+import { specJsonSchema } from '../specs/json-schema.js';
+import { loadSpecs } from '../specs/load.js';
+import { formatDiagnostic } from '../specs/model.js';
+import { DirSource } from '../specs/source.js';
+import { EventLog } from '../state/events.js';
+import { acquireLock, LockHeldError } from '../state/lock.js';
+import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
+import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
+import { parseDuration } from './duration.js';
+import { makeLogger } from './log.js';
+import { observeAndPlan, runPass, type PassOptions } from './pass.js';
+import { formatPlan, hasChanges, planJson } from './plan-format.js';
+import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
+
+/** Exit codes of the command-line contract (design/architecture.md). */
+export const EXIT = { ok: 0, error: 1, changes: 2, invalid: 2, locked: 3 } as const;
+
+class UsageError extends Error {}
+
+interface CommonFlags {
+  dir: string;
+  stateDir?: string;
+  instance: string;
+  prefix: string;
+  subnetPool: string;
+  dockerHost?: string;
+  smolvm?: string;
+  logLevel: string;
+  allowEmpty?: boolean;
+  allowOutside?: boolean;
+  secretsFile?: string;
+  publishHost: string;
+  concurrency: string;
+  lockTimeout: string;
+  waitTimeout: string;
+  json?: boolean;
+  dryRun?: boolean;
+  once?: boolean;
+}
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--dir <dir>', 'bottles directory', './bottles.d')
+    .option('--state-dir <dir>', 'state directory (default $XDG_STATE_HOME/bottled or ~/.local/state/bottled)')
+    .option('--instance <id>', 'instance id: only resources labelled with it are ever changed', 'default')
+    .option('--prefix <prefix>', 'resource name prefix', 'bottle')
+    .option('--subnet-pool <cidr>', 'where bottle networks get their subnets', DEFAULT_SUBNET_POOL)
+    .option('--docker-host <url>', 'Docker Engine (else DOCKER_HOST, else the default socket)')
+    .option('--smolvm <path>', 'smolvm binary (else smolvm on PATH)')
+    .option('--publish-host <ip>', 'host address sidecar ports are published on', '127.0.0.1')
+    .option('--allow-empty', 'let an empty or missing bottles directory prune every bottle')
+    .option('--allow-outside', 'let source:/from: paths leave the bottles directory')
+    .option('--secrets-file <file>', 'dotenv file with secret values (wins over the environment)')
+    .option('--concurrency <n>', 'bottles reconciled in parallel', '4')
+    .option('--lock-timeout <duration>', 'how long to wait for another reconciler', '10s')
+    .option('--wait-timeout <duration>', 'bound on each readiness wait', '120s')
+    .addOption(new Option('--log-level <level>', 'log level').default(process.env.LOG_LEVEL ?? 'info').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+}
+
+function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
+  if (!NAME_RE.test(f.instance)) throw new UsageError(`--instance ${f.instance}: use lowercase letters, digits and '-'`);
+  if (!NAME_RE.test(f.prefix)) throw new UsageError(`--prefix ${f.prefix}: use lowercase letters, digits and '-'`);
+  const poolErr = validatePool(f.subnetPool);
+  if (poolErr) throw new UsageError(poolErr);
+  const concurrency = Number(f.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency ${f.concurrency}: a whole number >= 1`);
+  const dir = path.resolve(f.dir);
+  if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
+  return {
+    source: new DirSource(dir),
+    paths,
+    prefix: f.prefix,
+    instance: f.instance,
+    subnetPool: f.subnetPool,
+    publishHost: f.publishHost,
+    allowEmpty: !!f.allowEmpty,
+    allowOutside: !!f.allowOutside,
+    secretsFile: f.secretsFile,
+    concurrency,
+    waitTimeoutMs: parseDuration(f.waitTimeout),
+    stopTimeoutSec: 10,
+    dryRun: !!f.dryRun,
+  };
+}
+
+function statePaths(f: CommonFlags): StatePaths {
+  return new StatePaths(f.stateDir ?? defaultStateDir());
+}
+
+async function connectDocker(f: CommonFlags): Promise<DockerDriver> {
+  const docker = new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST });
+  await docker.ping();
+  return docker;
+}
+
+function color(): boolean {
+  return !!process.stdout.isTTY && !process.env.NO_COLOR;
+}
+
+async function cmdValidate(f: CommonFlags): Promise<number> {
+  const dir = path.resolve(f.dir);
+  const load = await loadSpecs(new DirSource(dir), { allowOutside: !!f.allowOutside });
+  if (f.json) {
+    process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
+  } else {
+    for (const d of load.diagnostics) process.stdout.write(formatDiagnostic(d, f.dir) + '\n');
+    const n = load.bottles.size + load.shared.size;
+    process.stderr.write(load.diagnostics.length
+      ? `${load.diagnostics.length} problem${load.diagnostics.length > 1 ? 's' : ''} in ${load.fileCount} file${load.fileCount === 1 ? '' : 's'}\n`
+      : `${load.fileCount} file${load.fileCount === 1 ? '' : 's'}, ${n} document${n === 1 ? '' : 's'}: valid\n`);
+  }
+  return load.diagnostics.length ? EXIT.error : EXIT.ok;
+}
+
+async function cmdPlan(f: CommonFlags): Promise<number> {
+  const paths = statePaths(f);
+  const o = passOptions(f, paths);
+  const docker = await connectDocker(f);
+  const obs = await observeAndPlan(o, docker, { createKey: false });
+  if (f.json) process.stdout.write(JSON.stringify(planJson(obs.plan), null, 2) + '\n');
+  else {
+    for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
+    process.stdout.write(formatPlan(obs.plan, { color: color() }));
+  }
+  return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
+}
+
+async function cmdReconcile(f: CommonFlags): Promise<number> {
+  if (!f.once) throw new UsageError('watch mode is not available in this build: use `bottled reconcile --once` (e.g. from cron)');
+  const log = makeLogger(f.logLevel);
+  const paths = statePaths(f);
+  const o = passOptions(f, paths);
+  // Reach the engine before touching the state dir: an unreachable engine changes nothing.
+  const docker = await connectDocker(f);
+  if (f.dryRun) {
+    const obs = await observeAndPlan(o, docker, { createKey: false });
+    process.stdout.write(formatPlan(obs.plan, { color: color() }));
+    return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
+  }
+  const release = await acquireLock(paths, { op: 'reconcile --once', timeoutMs: parseDuration(f.lockTimeout) });
+  try {
+    const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
+    let steps = 0;
+    const started = performance.now();
+    const callsBefore = docker.calls;
+    const r = await runPass(o, docker, log, {
+      // Test hook (crash-safety tests): die hard after the Nth completed step.
+      afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
+    });
+    for (const d of r.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
+    const failed = r.results.filter((x) => !x.ok);
+    const executed = r.results.reduce((n, x) => n + x.executed, 0);
+    log.info({ dockerCalls: docker.calls - callsBefore, passMs: Math.round(performance.now() - started), executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
+    if (r.plan.pruneGuard) log.warn(r.plan.pruneGuard);
+    if (failed.length) return EXIT.error;
+    if (r.load.diagnostics.length) return EXIT.invalid;
+    return EXIT.ok;
+  } finally {
+    await release();
+  }
+}
+
+function age(iso?: string): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+function cond(s: UnitStatus, type: string) {
+  return s.conditions.find((c) => c.type === type);
+}
+
+async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<number> {
+  const paths = statePaths(f);
+  if (name) {
+    const s = await readStatus(paths, name);
+    if (!s) {
+      process.stderr.write(`no status for ${name}\n`);
+      return EXIT.error;
+    }
+    const events = await new EventLog(paths).tail(name, 10);
+    if (f.json) {
+      process.stdout.write(JSON.stringify({ ...s, events }, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    const out: string[] = [`bottle ${s.unit}  (${s.source ?? '-'}${s.observedRevision ? ` @ ${s.observedRevision.slice(0, 12)}` : ''})`, '', 'Conditions:'];
+    for (const c of s.conditions) out.push(`  ${c.type.padEnd(12)} ${c.status.padEnd(8)} ${c.reason.padEnd(22)} ${age(c.lastTransitionTime).padEnd(5)} ${c.message}`);
+    out.push('', 'Resources:');
+    for (const r of s.resources) out.push(`  ${r.type.padEnd(10)} ${r.name.padEnd(34)} ${r.health}${r.detail ? `  (${r.detail})` : ''}`);
+    if (s.lastError) out.push('', `Last error: ${s.lastError}`);
+    if (s.nextRetryAt) out.push(`Next retry: ${s.nextRetryAt}`);
+    out.push('', 'Events:');
+    for (const e of events) out.push(`  ${e.time}  ${e.result.padEnd(6)} ${e.action.padEnd(12)} ${e.resource ?? ''}  ${e.error ?? e.cause ?? ''}`);
+    process.stdout.write(out.join('\n') + '\n');
+    return EXIT.ok;
+  }
+  const all = await readAllStatus(paths);
+  if (f.json) {
+    process.stdout.write(JSON.stringify(all, null, 2) + '\n');
+    return EXIT.ok;
+  }
+  const rows = [['NAME', 'READY', 'REASON', 'REVISION', 'AGE', 'MESSAGE']];
+  for (const s of all) {
+    const ready = cond(s, 'Ready');
+    rows.push([s.unit, ready?.status ?? 'Unknown', ready?.reason ?? '-', s.observedRevision?.slice(0, 12) ?? '-', age(s.createdAt), ready?.message ?? '']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
+  return EXIT.ok;
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('bottled')
+    .description('Keeps AI agent sandboxes (bottles) running exactly as declared')
+    .showHelpAfterError()
+    .exitOverride();
+  const run = (fn: (...a: never[]) => Promise<number>) => async (...args: unknown[]) => setExit(await (fn as (...a: unknown[]) => Promise<number>)(...args));
+  common(program.command('validate').description('parse and check every spec file').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdValidate(f)));
+  common(program.command('plan').description('show what a reconcile would do, with causes').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdPlan(f)));
+  common(program.command('reconcile').description('converge what runs to what is declared').option('--once', 'one pass, then exit').option('--dry-run', 'print the plan, change nothing')).action(run((f: CommonFlags) => cmdReconcile(f)));
+  common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
+  program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {
+    process.stdout.write(JSON.stringify(specJsonSchema(), null, 2) + '\n');
+    return EXIT.ok;
+  }));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = EXIT.ok as number;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.error;
+    }
+    if (e instanceof LockHeldError) {
+      process.stderr.write(`bottled: ${err.message}\n`);
+      return EXIT.locked;
+    }
+    if (e instanceof DockerError && e.kind === 'unreachable') {
+      process.stderr.write(`bottled: ${err.message}\n`);
+      return EXIT.error;
+    }
+    process.stderr.write(`bottled: ${err.message}\n`);
+    if (process.env.BOTTLED_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return EXIT.error;
+  }
+}

@@ -1,0 +1,78 @@
+import type { FileSpec, HealthcheckSpec, OnChange, Origin } from '../specs/model.js';
+
+/** The desired resource graph of one unit (a bottle, later also a shared sidecar). */
+
+export interface DesiredNetwork {
+  type: 'network';
+  name: string;
+  role: 'network' | 'egress-network';
+  internal: boolean;
+  options: Record<string, string>;
+  labels: Record<string, string>; // without the spec hash (it depends on the subnet)
+  /** The user's `spec.network.subnet`, which wins over allocation. */
+  fixedSubnet?: string;
+  /** Prefix length to allocate when no subnet is fixed (sized to what the unit needs). */
+  allocPrefix: number;
+}
+
+export interface DesiredFile {
+  container: string;
+  path: string;
+  hostPath: string;
+  content: Buffer;
+  hash: string;
+  mode: number;
+  onChange: OnChange;
+}
+
+export interface Endpoint {
+  network: string;
+  aliases: string[];
+  ip?: string;
+}
+
+export interface PlaceholderRef {
+  token: string; // the whole `${...}`
+  sidecar: string;
+  field: 'ip' | 'host' | 'port';
+  port?: number;
+}
+
+export interface DesiredContainer {
+  type: 'container';
+  name: string;
+  role: 'sidecar' | 'agent' | 'shared';
+  component?: string;
+  image: string;
+  command?: string[];
+  env: Record<string, string>; // may hold placeholders
+  secretEnv: Record<string, string>; // container var -> reconciler env var
+  init: boolean;
+  healthcheck?: HealthcheckSpec;
+  ports: number[];
+  resources?: { cpus?: number; memoryMiB?: number };
+  primary: Endpoint;
+  /** Networks bottled manages for this unit that the container also joins (part of the hash). */
+  managedExtras: Endpoint[];
+  /** Pre-existing networks the container also joins (agent.networks): connected in place. */
+  externalNetworks: string[];
+  files: DesiredFile[];
+  labels: Record<string, string>; // without the spec hash
+  /** Containers of the same unit that must be running (healthy, if they have a check) first. */
+  waitFor: string[];
+  placeholders: PlaceholderRef[];
+}
+
+export interface DesiredUnit {
+  unit: string;
+  kind: 'bottle';
+  name: string;
+  origin: Origin;
+  backend: 'docker' | 'smolvm';
+  suspend: boolean;
+  networks: DesiredNetwork[];
+  containers: DesiredContainer[]; // sidecars first, agent last: creation order
+  uses: string[];
+}
+
+export type { FileSpec };

@@ -1,0 +1,317 @@
+import fs from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { DockerDriver } from '../resources/docker.js';
+import { DockerError } from '../resources/docker-errors.js';
+import type { Secrets } from '../specs/secrets.js';
+import type { EventLog } from '../state/events.js';
+import { writeInPlace } from '../state/fsutil.js';
+import { emptyInventory, removeUnitState, writeInventory, type Inventory } from '../state/inventory.js';
+import type { StatePaths } from '../state/paths.js';
+import { removeStatus } from '../state/status.js';
+import type { DesiredContainer, DesiredFile } from './desired.js';
+import { configHash, containerConfig } from './hash.js';
+import { L } from './labels.js';
+import type { Action, UnitPlan } from './plan-types.js';
+
+export interface ExecContext {
+  docker: DockerDriver;
+  paths: StatePaths;
+  events: EventLog;
+  log: Logger;
+  secrets: Secrets;
+  reconcileId: string;
+  publishHost: string;
+  /** Bound on each readiness wait (sidecar healthy before the agent starts). */
+  waitTimeoutMs: number;
+  stopTimeoutSec: number;
+  signal?: AbortSignal;
+  /** Called after every completed step (tests use it to kill the process between steps). */
+  afterStep?: (unit: string, action: Action) => Promise<void> | void;
+}
+
+export interface UnitResult {
+  unit: string;
+  ok: boolean;
+  executed: number;
+  error?: string;
+  /** Reason for status when failed (ImageMissing, DockerError, Timeout, ...). */
+  reason?: string;
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('pass aborted');
+  }
+}
+
+/** Execute one unit's actions in order. No decisions here beyond "this step failed: stop". */
+export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined, ctx: ExecContext): Promise<UnitResult> {
+  const log = ctx.log.child({ bottle: up.unit });
+  const inv = inventory ?? emptyInventory(up.unit);
+  if (up.source) inv.source = { file: up.source, revision: up.revision };
+  Object.assign(inv.subnets, up.subnets);
+  let invDirty = !inventory || Object.keys(up.subnets).some((k) => inventory.subnets[k] !== up.subnets[k]);
+  const flush = async () => {
+    if (invDirty) await writeInventory(ctx.paths, inv);
+    invDirty = false;
+  };
+  const skipped = new Set<string>(); // containers whose conditional recreate turned out unneeded
+  let executed = 0;
+
+  for (const a of up.actions) {
+    if (ctx.signal?.aborted) return { unit: up.unit, ok: false, executed, error: 'aborted', reason: 'Aborted' };
+    if (a.resource.type === 'container' && skipped.has(a.resource.name) && (a.kind === 'connect' || a.implicit)) continue;
+    const what = `${a.kind} ${a.resource.type} ${a.resource.name}`;
+    try {
+      const did = await step(a, inv, ctx, () => { invDirty = true; }, flush);
+      if (did === 'skipped') {
+        skipped.add(a.resource.name);
+        log.info({ action: a.kind, resource: a.resource.name }, `${a.resource.name}: environment unchanged, not recreated`);
+        continue;
+      }
+      executed++;
+      await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'ok', revision: up.revision });
+      log.info({ action: a.kind, resource: a.resource.name, cause: a.cause }, what);
+      await ctx.afterStep?.(up.unit, a);
+    } catch (e) {
+      await flush().catch(() => {});
+      const err = e as Error;
+      const reason = e instanceof DockerError ? (e.kind === 'no-such-image' ? 'ImageMissing' : e.kind === 'unreachable' ? 'DockerUnreachable' : 'DockerError') : e instanceof ReadinessError ? 'NotReady' : 'Failed';
+      await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'failed', error: err.message, revision: up.revision });
+      log.error({ action: a.kind, resource: a.resource.name, err: { message: err.message } }, `${what} failed`);
+      return { unit: up.unit, ok: false, executed, error: err.message, reason };
+    }
+  }
+  if (up.removeUnit) {
+    await removeUnitState(ctx.paths, up.unit);
+    await removeStatus(ctx.paths, up.unit);
+  } else {
+    await flush();
+  }
+  return { unit: up.unit, ok: true, executed };
+}
+
+type StepOutcome = 'done' | 'skipped';
+
+async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => void, flush: () => Promise<void>): Promise<StepOutcome> {
+  const { docker } = ctx;
+  const name = a.resource.name;
+  switch (a.kind) {
+    case 'adopt': {
+      inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+      dirty();
+      await flush();
+      return 'done';
+    }
+    case 'create':
+    case 'recreate': {
+      if (a.network) {
+        const n = a.network;
+        // Inventory first: a crash after the create leaves a recorded, labelled network.
+        inv.resources[name] = { type: 'network', role: n.desired.role, specHash: n.hash };
+        inv.subnets[name] = n.subnet;
+        dirty();
+        await flush();
+        if (a.kind === 'recreate') await docker.removeNetwork(name).catch(ignoreNotFound);
+        await docker.createNetwork({
+          name,
+          subnet: n.subnet,
+          gateway: n.gateway,
+          internal: n.desired.internal,
+          options: n.desired.options,
+          labels: { ...n.desired.labels, [L.specHash]: n.hash },
+        });
+        return 'done';
+      }
+      const c = a.container!.desired;
+      let { hash, config } = a.container!;
+      if (!hash) {
+        await waitReady(c.waitFor, ctx);
+        const env = await resolveAtExecution(c, ctx);
+        config = containerConfig(c, env, secretDigests(c, ctx.secrets), ctx.publishHost);
+        hash = configHash(config);
+        if (a.container!.verifyHash !== undefined && a.container!.verifyHash === hash) return 'skipped';
+      }
+      for (const f of a.fileWrites ?? []) await writeInPlace(f.hostPath, f.content, f.mode);
+      inv.resources[name] = { type: 'container', role: c.role, specHash: hash, applied: config, extraNetworks: c.externalNetworks };
+      dirty();
+      await flush();
+      if (a.kind === 'recreate') {
+        await docker.stop(name, ctx.stopTimeoutSec);
+        await docker.removeContainer(name);
+      }
+      await docker.createContainer(name, createBody(c, config!, hash, ctx));
+      // A fresh container reads the current content at start: everything is delivered.
+      inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]));
+      dirty();
+      return 'done';
+    }
+    case 'connect': {
+      try {
+        await docker.connect(a.endpoint!.network, name, a.endpoint!);
+      } catch (e) {
+        if (!(e instanceof DockerError && e.kind === 'already-connected')) throw e;
+      }
+      return 'done';
+    }
+    case 'disconnect':
+      await docker.disconnect(a.networkName!, name);
+      inv.resources[name] && (inv.resources[name]!.extraNetworks = (inv.resources[name]!.extraNetworks ?? []).filter((n) => n !== a.networkName));
+      dirty();
+      return 'done';
+    case 'start':
+      await waitReady(a.waitFor ?? [], ctx);
+      await docker.start(name);
+      await flush();
+      return 'done';
+    case 'rewrite-file':
+      await writeInPlace(a.file!.hostPath, a.file!.content, a.file!.mode);
+      return 'done';
+    case 'signal':
+      await docker.kill(name, a.signal!);
+      recordDelivered(inv, name, a.delivers ?? []);
+      dirty();
+      await flush();
+      return 'done';
+    case 'exec': {
+      const r = await docker.exec(name, a.exec!);
+      if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.output.trim().slice(-300)}`);
+      recordDelivered(inv, name, a.delivers ?? []);
+      dirty();
+      await flush();
+      return 'done';
+    }
+    case 'restart':
+      await docker.restart(name, ctx.stopTimeoutSec);
+      recordDelivered(inv, name, a.delivers ?? []);
+      dirty();
+      await flush();
+      return 'done';
+    case 'remove':
+      if (a.resource.type === 'network') {
+        await docker.removeNetwork(name).catch(ignoreNotFound);
+        delete inv.subnets[name];
+      } else {
+        await docker.stop(name, ctx.stopTimeoutSec);
+        await docker.removeContainer(name);
+        delete inv.delivered[name];
+        await fs.rm(ctx.paths.unitDir(inv.unit) + '/' + name, { recursive: true, force: true });
+      }
+      delete inv.resources[name];
+      dirty();
+      await flush();
+      return 'done';
+  }
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (e instanceof DockerError && e.kind === 'not-found') return;
+  throw e;
+}
+
+function recordDelivered(inv: Inventory, container: string, files: DesiredFile[]): void {
+  const d = (inv.delivered[container] ??= {});
+  for (const f of files) d[f.path] = f.hash;
+}
+
+function secretDigests(c: DesiredContainer, secrets: Secrets): Record<string, string> {
+  return Object.fromEntries(Object.entries(c.secretEnv).map(([k, v]) => [k, secrets.digest(v) ?? '']));
+}
+
+const toNs = (ms?: number) => (ms === undefined ? undefined : ms * 1_000_000);
+
+function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: string, ctx: ExecContext): Record<string, unknown> {
+  const env = config.env as Record<string, string>;
+  const secretPairs = Object.entries(c.secretEnv).map(([k, v]) => {
+    const value = ctx.secrets.value(v);
+    if (value === undefined) throw new Error(`secretEnv ${k}: variable ${v} is not set`);
+    return `${k}=${value}`;
+  });
+  const portKeys = c.ports.map((p) => `${p}/tcp`);
+  return {
+    Image: c.image,
+    ...(c.command ? { Cmd: c.command } : {}),
+    Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...secretPairs],
+    Labels: { ...c.labels, [L.specHash]: hash },
+    ...(portKeys.length ? { ExposedPorts: Object.fromEntries(portKeys.map((k) => [k, {}])) } : {}),
+    ...(c.healthcheck
+      ? {
+          Healthcheck: {
+            Test: c.healthcheck.test,
+            Interval: toNs(c.healthcheck.intervalMs),
+            Timeout: toNs(c.healthcheck.timeoutMs),
+            Retries: c.healthcheck.retries,
+            StartPeriod: toNs(c.healthcheck.startPeriodMs),
+          },
+        }
+      : {}),
+    HostConfig: {
+      Init: c.init,
+      // Survive engine restarts and host reboots even when no reconciler is running.
+      RestartPolicy: { Name: 'unless-stopped' },
+      Binds: c.files.map((f) => `${f.hostPath}:${f.path}:ro`),
+      ...(portKeys.length ? { PortBindings: Object.fromEntries(portKeys.map((k) => [k, [{ HostIp: ctx.publishHost, HostPort: '' }]])) } : {}),
+      ...(c.resources?.cpus ? { NanoCpus: Math.round(c.resources.cpus * 1e9) } : {}),
+      ...(c.resources?.memoryMiB ? { Memory: c.resources.memoryMiB * 1024 * 1024 } : {}),
+    },
+    // API 1.41 honours one network at create; the others are connected before start.
+    NetworkingConfig: {
+      EndpointsConfig: {
+        [c.primary.network]: {
+          Aliases: c.primary.aliases,
+          ...(c.primary.ip ? { IPAMConfig: { IPv4Address: c.primary.ip } } : {}),
+        },
+      },
+    },
+  };
+}
+
+export class ReadinessError extends Error {}
+
+/** Wait (bounded) until each container runs, and is healthy when it has a healthcheck. */
+async function waitReady(containers: string[], ctx: ExecContext): Promise<void> {
+  for (const name of containers) {
+    const deadline = Date.now() + ctx.waitTimeoutMs;
+    let delay = 100;
+    for (;;) {
+      if (ctx.signal?.aborted) throw new AbortedError();
+      const info = await ctx.docker.inspectContainer(name);
+      const st = info.State;
+      const health = st.Health?.Status;
+      if (st.Running && (!health || health === 'healthy')) break;
+      if (!st.Running && st.Status !== 'created' && st.Status !== 'restarting') {
+        throw new ReadinessError(`${name} is ${st.Status} (exit code ${st.ExitCode}) instead of running`);
+      }
+      if (health === 'unhealthy') throw new ReadinessError(`${name} is unhealthy`);
+      if (Date.now() >= deadline) throw new ReadinessError(`${name} not ready after ${ctx.waitTimeoutMs} ms (${health ?? st.Status})`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}
+
+/** Resolve `${sidecar.*}` placeholders from the sidecars as they run now. */
+async function resolveAtExecution(c: DesiredContainer, ctx: ExecContext): Promise<Record<string, string>> {
+  const cache = new Map<string, Awaited<ReturnType<DockerDriver['inspectContainer']>>>();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.env)) {
+    let out = v;
+    for (const p of c.placeholders) {
+      if (!out.includes(p.token)) continue;
+      let val: string | undefined;
+      if (p.field === 'host') val = ctx.publishHost;
+      else {
+        const target = c.waitFor.find((w) => w.endsWith(`-${p.sidecar}`)) ?? '';
+        if (!cache.has(target)) cache.set(target, await ctx.docker.inspectContainer(target));
+        const info = cache.get(target)!;
+        // Sidecars of a bottle share its bottle network, which is this container's primary one.
+        if (p.field === 'ip') val = info.NetworkSettings.Networks?.[c.primary.network]?.IPAddress || undefined;
+        else val = (info.NetworkSettings.Ports?.[`${p.port}/tcp`] ?? []).find((b) => b.HostPort)?.HostPort;
+      }
+      if (!val) throw new ReadinessError(`${c.name}: ${p.token} cannot be resolved yet`);
+      out = out.split(p.token).join(val);
+    }
+    env[k] = out;
+  }
+  return env;
+}

@@ -1,0 +1,73 @@
+import stringify from 'safe-stable-stringify';
+import { sha256 } from '../state/fsutil.js';
+import type { DesiredContainer, DesiredNetwork } from './desired.js';
+import { HASH_VERSION } from './labels.js';
+
+/**
+ * The create-time configuration of a container: everything that can only change by recreating
+ * it. Secrets appear only as keyed digests; files whose onChange is not `recreate` appear by
+ * path and mode only (their content is delivered in place), so editing them never recreates.
+ */
+export function containerConfig(
+  c: DesiredContainer,
+  resolvedEnv: Record<string, string>,
+  secretDigests: Record<string, string>,
+  publishHost: string,
+): Record<string, unknown> {
+  return {
+    hashVersion: HASH_VERSION,
+    image: c.image,
+    command: c.command ?? null,
+    env: resolvedEnv,
+    secretEnv: secretDigests,
+    init: c.init,
+    healthcheck: c.healthcheck ?? null,
+    ports: [...c.ports].sort((a, b) => a - b),
+    publishHost: c.ports.length ? publishHost : null,
+    resources: c.resources ?? null,
+    network: c.primary,
+    managedExtras: c.managedExtras,
+    mounts: c.files.map((f) => ({ path: f.path, mode: f.mode, ...(f.onChange.type === 'recreate' ? { content: f.hash } : {}) })),
+    labels: c.labels,
+  };
+}
+
+export function networkConfig(n: DesiredNetwork, subnet: string): Record<string, unknown> {
+  return { hashVersion: HASH_VERSION, subnet, internal: n.internal, options: n.options, labels: n.labels };
+}
+
+export function configHash(config: Record<string, unknown>): string {
+  return sha256(stringify(config) ?? '');
+}
+
+/** Human causes for a recreate: what differs between the applied and the desired config. */
+export function describeConfigChange(
+  applied: Record<string, unknown> | undefined,
+  desired: Record<string, unknown>,
+): string {
+  if (!applied) return 'configuration changed (no record of the applied configuration)';
+  const out: string[] = [];
+  const keys = new Set([...Object.keys(applied), ...Object.keys(desired)]);
+  for (const k of [...keys].sort()) {
+    const a = applied[k];
+    const d = desired[k];
+    if (stringify(a) === stringify(d)) continue;
+    if (k === 'secretEnv') {
+      out.push('(secret changed)');
+    } else if (k === 'image' || k === 'init') {
+      out.push(`${k} ${String(a)} -> ${String(d)}`);
+    } else if (k === 'env' && isRecord(a) && isRecord(d)) {
+      const changed = [...new Set([...Object.keys(a), ...Object.keys(d)])].filter((e) => a[e] !== d[e]).sort();
+      out.push(`env ${changed.join(', ')} changed`);
+    } else if (k === 'mounts') {
+      out.push('files changed');
+    } else {
+      out.push(`${k} changed`);
+    }
+  }
+  return out.length ? out.join('; ') : 'configuration changed';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}

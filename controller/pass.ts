@@ -1,0 +1,131 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import ipaddr from 'ipaddr.js';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import type { DockerDriver, DockerSnapshot } from '../resources/docker.js';
+import { loadSpecs } from '../specs/load.js';
+import type { LoadResult } from '../specs/model.js';
+import { hashKey, Secrets } from '../specs/secrets.js';
+import type { SpecSource } from '../specs/source.js';
+import { EventLog } from '../state/events.js';
+import { fileHash } from '../state/fsutil.js';
+import { readAllInventories, type Inventory } from '../state/inventory.js';
+import type { StatePaths } from '../state/paths.js';
+import type { DesiredUnit } from './desired.js';
+import { executeUnit, type ExecContext, type UnitResult } from './execute.js';
+import { plan, type PlanOptions } from './plan.js';
+import type { Plan } from './plan-types.js';
+import { renderBottle } from './render.js';
+import { writeUnitStatus } from './status-writer.js';
+
+export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
+  source: SpecSource;
+  paths: StatePaths;
+  allowOutside: boolean;
+  secretsFile?: string;
+  concurrency: number;
+  waitTimeoutMs: number;
+  stopTimeoutSec: number;
+  dryRun: boolean;
+  only?: Set<string>;
+}
+
+export interface Observation {
+  load: LoadResult;
+  snapshot: DockerSnapshot;
+  inventories: Map<string, Inventory>;
+  desired: Map<string, DesiredUnit>;
+  plan: Plan;
+  secrets: Secrets;
+}
+
+export interface PassResult extends Observation {
+  results: UnitResult[];
+  reconcileId: string;
+}
+
+/** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
+export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean }): Promise<Observation> {
+  const [load, snapshot, inventories] = await Promise.all([
+    loadSpecs(o.source, { allowOutside: o.allowOutside }),
+    docker.snapshot(),
+    readAllInventories(o.paths),
+  ]);
+  const secrets = await Secrets.load({ secretsFile: o.secretsFile, key: await hashKey(o.paths.hashKey, opts.createKey) });
+  const desired = new Map<string, DesiredUnit>();
+  for (const doc of load.bottles.values()) {
+    desired.set(doc.metadata.name, renderBottle(doc, { prefix: o.prefix, instance: o.instance, paths: o.paths }));
+  }
+  const fileHashes = new Map<string, string | undefined>();
+  await Promise.all(
+    [...desired.values()].flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => fileHashes.set(f.hostPath, await fileHash(f.hostPath))),
+  );
+  const p = plan({
+    load,
+    desired,
+    snapshot,
+    inventories,
+    fileHashes,
+    secretDigest: (v) => secrets.digest(v),
+    opts: { ...o, hostSubnets: hostSubnets() },
+    only: o.only,
+  });
+  return { load, snapshot, inventories, desired, plan: p, secrets };
+}
+
+/** One reconcile pass over every unit (or `only` those): observe, plan, execute, report. */
+export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger, hooks: Pick<ExecContext, 'afterStep' | 'signal'> = {}): Promise<PassResult> {
+  const reconcileId = crypto.randomBytes(6).toString('hex');
+  const plog = log.child({ reconcileId });
+  const obs = await observeAndPlan(o, docker, { createKey: true });
+  const events = new EventLog(o.paths);
+  const ctx: ExecContext = {
+    docker,
+    paths: o.paths,
+    events,
+    log: plog,
+    secrets: obs.secrets,
+    reconcileId,
+    publishHost: o.publishHost,
+    waitTimeoutMs: o.waitTimeoutMs,
+    stopTimeoutSec: o.stopTimeoutSec,
+    ...hooks,
+  };
+  const limit = pLimit(o.concurrency);
+  const results = await Promise.all(
+    obs.plan.units.map((u) =>
+      limit(async (): Promise<UnitResult> => {
+        if (u.state === 'held') {
+          return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
+        }
+        if (!u.actions.length) return { unit: u.unit, ok: true, executed: 0 };
+        return executeUnit(u, obs.inventories.get(u.unit), ctx);
+      }),
+    ),
+  );
+  // Status from what runs after the pass: one more snapshot, only when something changed.
+  const changed = results.some((r) => r.executed > 0);
+  const after = changed ? await docker.snapshot() : obs.snapshot;
+  await Promise.all(
+    obs.plan.units.map((u, i) => writeUnitStatus(o.paths, u, results[i]!, after, obs.load, o.instance)),
+  );
+  for (const [i, u] of obs.plan.units.entries()) {
+    const r = results[i]!;
+    if (u.state === 'held' && u.held?.failure) plog.warn({ bottle: u.unit, reason: u.held.reason }, u.held.message);
+    else if (!r.ok) plog.error({ bottle: u.unit, reason: r.reason }, r.error ?? 'failed');
+  }
+  return { ...obs, results, reconcileId };
+}
+
+/** IPv4 subnets of the host's own interfaces: a bottle network there would shadow them. */
+function hostSubnets(): string[] {
+  const out: string[] = [];
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv4' || a.internal || !a.cidr) continue;
+      out.push(`${ipaddr.IPv4.networkAddressFromCIDR(a.cidr).toString()}/${a.cidr.split('/')[1]}`);
+    }
+  }
+  return out;
+}

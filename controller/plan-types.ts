@@ -1,0 +1,82 @@
+import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, Endpoint } from './desired.js';
+
+export type ActionKind =
+  | 'create'
+  | 'connect'
+  | 'disconnect'
+  | 'start'
+  | 'rewrite-file'
+  | 'signal'
+  | 'exec'
+  | 'restart'
+  | 'recreate'
+  | 'remove'
+  | 'adopt';
+
+export interface Action {
+  id: number;
+  kind: ActionKind;
+  resource: { type: 'network' | 'container' | 'file'; name: string };
+  cause: string;
+  /** Ids of the actions this one waits for (dependency order). */
+  after: number[];
+  /** Printed as part of the action before it (the start that follows a create). */
+  implicit?: boolean;
+  network?: { desired: DesiredNetwork; subnet: string; gateway: string; hash: string; config: Record<string, unknown> };
+  container?: {
+    desired: DesiredContainer;
+    /** Undefined while a placeholder can only be resolved once a sidecar runs (executor resolves). */
+    hash?: string;
+    config?: Record<string, unknown>;
+    /** Recreate only if the hash, resolved at execution, differs from the running container's. */
+    verifyHash?: string;
+  };
+  endpoint?: Endpoint;
+  /** Disconnect: the network; remove of a container: its role, for ordering. */
+  networkName?: string;
+  file?: DesiredFile;
+  /** For signal / exec / restart: the files whose content this delivers (recorded on success). */
+  delivers?: DesiredFile[];
+  signal?: string;
+  exec?: string[];
+  /** Containers that must be running (healthy if they have a check) before this action runs. */
+  waitFor?: string[];
+  /** Files written (in place) before a create or recreate, so the bind-mount sources exist. */
+  fileWrites?: DesiredFile[];
+  /** Inventory entry made by adopt. */
+  adopt?: { type: 'network' | 'container'; role: string; specHash?: string };
+}
+
+export type UnitState = 'changes' | 'in-sync' | 'held' | 'removed';
+
+export interface Hold {
+  /** Machine-readable reason for status (InvalidSpec, NameCollision, ImageMissing, ...). */
+  reason: string;
+  message: string;
+  /** A failure makes `reconcile --once` exit 1; a deliberate hold (suspend, empty source) does not. */
+  failure: boolean;
+}
+
+export interface UnitPlan {
+  unit: string;
+  kind: 'bottle';
+  name: string;
+  source?: string;
+  revision?: string;
+  state: UnitState;
+  held?: Hold;
+  actions: Action[];
+  /** Subnets to record in the inventory before anything is created. */
+  subnets: Record<string, string>;
+  /** The unit is no longer declared: drop its inventory and files once the actions succeed. */
+  removeUnit?: boolean;
+  desired?: DesiredUnit;
+  /** Hash over the unit's resource hashes (observed spec hash in status). */
+  specHash?: string;
+}
+
+export interface Plan {
+  units: UnitPlan[];
+  /** Why nothing is pruned this pass, when a guard applies. */
+  pruneGuard?: string;
+}

@@ -1,0 +1,559 @@
+import type { LoadResult } from '../specs/model.js';
+import type { DockerSnapshot, ObservedContainer, ObservedNetwork } from '../resources/docker.js';
+import { normalizeImageRef } from '../resources/docker.js';
+import type { Inventory } from '../state/inventory.js';
+import { sha256 } from '../state/fsutil.js';
+import type { DesiredContainer, DesiredFile, DesiredUnit } from './desired.js';
+import { configHash, containerConfig, describeConfigChange, networkConfig } from './hash.js';
+import { L, isOurs } from './labels.js';
+import type { Action, ActionKind, Hold, Plan, UnitPlan } from './plan-types.js';
+import { allocate, gatewayOf, overlaps } from './subnets.js';
+
+export interface PlanOptions {
+  prefix: string;
+  instance: string;
+  subnetPool: string;
+  publishHost: string;
+  allowEmpty: boolean;
+  /** Subnets of the host's own interfaces: never allocated to a bottle network. */
+  hostSubnets: string[];
+}
+
+export interface PlanInput {
+  load: LoadResult;
+  /** Rendered valid bottles, by unit. */
+  desired: Map<string, DesiredUnit>;
+  snapshot: DockerSnapshot;
+  inventories: Map<string, Inventory>;
+  /** Content hash of each rendered file on disk now (undefined: missing), by host path. */
+  fileHashes: Map<string, string | undefined>;
+  /** Keyed digest of a secret variable's value; undefined when the variable is not set. */
+  secretDigest: (envVar: string) => string | undefined;
+  opts: PlanOptions;
+  /** Plan only these units (watch mode works per bottle). */
+  only?: Set<string>;
+}
+
+/**
+ * The planner: desired graph + one observed snapshot + inventory -> ordered actions with causes.
+ * Pure: no I/O, deterministic for the same input. The executor carries no decision logic.
+ */
+export function plan(input: PlanInput): Plan {
+  const { load, desired, snapshot, inventories, opts } = input;
+  const netsByName = groupBy(snapshot.networks, (n) => n.name);
+  const ctrsByName = new Map(snapshot.containers.map((c) => [c.name, c] as const));
+
+  // Every unit this instance knows of: declared, in an inventory, or labelled on a resource.
+  const known = new Set<string>([...desired.keys(), ...inventories.keys()]);
+  for (const r of [...snapshot.networks, ...snapshot.containers]) {
+    if (isOurs(r.labels, opts.instance) && r.labels[L.kind] === 'bottle' && r.labels[L.bottle]) known.add(r.labels[L.bottle]!);
+  }
+  for (const key of load.held.keys()) if (key.startsWith('Bottle/')) known.add(key.slice('Bottle/'.length));
+
+  const subnets = allocateSubnets(input);
+  const claims = nameClaims(input);
+
+  let pruneGuard: string | undefined;
+  if (load.fileCount === 0 && !opts.allowEmpty) {
+    pruneGuard = `${load.describe} holds no spec files: nothing is pruned without --allow-empty`;
+  }
+
+  const units: UnitPlan[] = [];
+  for (const unit of [...known].sort()) {
+    if (input.only && !input.only.has(unit)) continue;
+    const d = desired.get(unit);
+    const inv = inventories.get(unit);
+    const heldDiags = load.held.get(`Bottle/${unit}`);
+    if (heldDiags) {
+      units.push(heldUnit(unit, inv, {
+        reason: 'InvalidSpec',
+        message: heldDiags.map((x) => `${x.file}:${x.line}:${x.col}: ${x.message}`).join('; '),
+        failure: true,
+      }));
+      continue;
+    }
+    if (!d) {
+      const src = inv?.source?.file;
+      if (pruneGuard) {
+        units.push(heldUnit(unit, inv, { reason: 'EmptySource', message: pruneGuard, failure: false }));
+      } else if (load.brokenFiles.size > 0 && (!src || load.brokenFiles.has(src))) {
+        units.push(heldUnit(unit, inv, {
+          reason: 'InvalidSpec',
+          message: src
+            ? `${src} cannot be read or parsed: running resources left as they are`
+            : `some spec files cannot be parsed (${[...load.brokenFiles].join(', ')}): not pruned until they can`,
+          failure: true,
+        }));
+      } else {
+        units.push(planRemoval(unit, inv, input, ctrsByName, netsByName));
+      }
+      continue;
+    }
+    units.push(planUnit(d, inv, input, ctrsByName, netsByName, subnets, claims));
+  }
+  return { units, pruneGuard };
+}
+
+function heldUnit(unit: string, inv: Inventory | undefined, held: Hold, d?: DesiredUnit): UnitPlan {
+  return {
+    unit,
+    kind: 'bottle',
+    name: unit,
+    source: d?.origin.file ?? inv?.source?.file,
+    revision: d?.origin.revision ?? inv?.source?.revision,
+    state: 'held',
+    held,
+    actions: [],
+    subnets: {},
+    desired: d,
+  };
+}
+
+class ActionList {
+  readonly list: Action[] = [];
+  private last = new Map<string, number>(); // resource name -> id of its latest action
+  add(a: Omit<Action, 'id' | 'after'> & { after?: number[] }): Action {
+    const id = this.list.length + 1;
+    const deps = new Set(a.after ?? []);
+    const prev = this.last.get(a.resource.name);
+    if (prev) deps.add(prev);
+    const action: Action = { ...a, id, after: [...deps].sort((x, y) => x - y) };
+    this.list.push(action);
+    this.last.set(a.resource.name, id);
+    if (a.resource.type === 'file') this.last.set(a.file!.container, id);
+    return action;
+  }
+  lastOf(name: string): number | undefined {
+    return this.last.get(name);
+  }
+}
+
+function planRemoval(
+  unit: string,
+  inv: Inventory | undefined,
+  input: PlanInput,
+  ctrsByName: Map<string, ObservedContainer>,
+  netsByName: Map<string, ObservedNetwork[]>,
+): UnitPlan {
+  const { opts, snapshot } = input;
+  const mine = (labels: Record<string, string>) =>
+    isOurs(labels, opts.instance) && labels[L.kind] === 'bottle' && labels[L.bottle] === unit;
+  const containers = snapshot.containers.filter((c) => mine(c.labels));
+  // Inventory entries whose resource still exists under that name and is ours.
+  for (const [name, r] of Object.entries(inv?.resources ?? {})) {
+    if (r.type !== 'container') continue;
+    const o = ctrsByName.get(name);
+    if (o && mine(o.labels) && !containers.includes(o)) containers.push(o);
+  }
+  const networks = snapshot.networks.filter((n) => mine(n.labels));
+  for (const [name, r] of Object.entries(inv?.resources ?? {})) {
+    if (r.type !== 'network') continue;
+    for (const o of netsByName.get(name) ?? []) if (mine(o.labels) && !networks.includes(o)) networks.push(o);
+  }
+  const acts = new ActionList();
+  const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
+  const ctrIds: number[] = [];
+  for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {
+    ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: 'bottle no longer declared' }).id);
+  }
+  const roleOrderN = (n: ObservedNetwork) => (n.labels[L.role] === 'network' ? 1 : 0);
+  for (const n of [...networks].sort((a, b) => roleOrderN(a) - roleOrderN(b) || a.name.localeCompare(b.name))) {
+    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'bottle no longer declared', after: ctrIds });
+  }
+  return {
+    unit,
+    kind: 'bottle',
+    name: unit,
+    source: inv?.source?.file,
+    revision: inv?.source?.revision,
+    state: 'removed',
+    actions: acts.list,
+    subnets: {},
+    removeUnit: true,
+  };
+}
+
+/** Which unit may use each desired container name; a name two bottles render to goes to the one that has it. */
+function nameClaims(input: PlanInput): Map<string, string> {
+  const claims = new Map<string, string[]>();
+  for (const d of input.desired.values()) {
+    for (const c of d.containers) claims.set(c.name, [...(claims.get(c.name) ?? []), d.unit]);
+  }
+  const owner = new Map<string, string>();
+  const observed = new Map(input.snapshot.containers.map((c) => [c.name, c.labels[L.bottle]] as const));
+  for (const [name, units] of claims) {
+    const has = observed.get(name);
+    owner.set(name, units.includes(has ?? '') ? has! : [...units].sort()[0]!);
+  }
+  return owner;
+}
+
+/** Subnet for every desired network: observed > user's > recorded > newly allocated. */
+function allocateSubnets(input: PlanInput): Map<string, { subnet?: string; error?: string }> {
+  const { desired, snapshot, inventories, opts } = input;
+  const out = new Map<string, { subnet?: string; error?: string }>();
+  const byName = groupBy(snapshot.networks, (n) => n.name);
+  const used: string[] = [...opts.hostSubnets];
+  for (const n of snapshot.networks) used.push(...n.subnets);
+  const recorded = new Map<string, string>();
+  for (const inv of inventories.values()) for (const [net, s] of Object.entries(inv.subnets)) recorded.set(net, s);
+  // Recorded subnets of networks that do not exist right now stay reserved for their owner.
+  for (const [net, s] of recorded) if (!byName.has(net)) used.push(s);
+
+  const pending: { name: string; prefix: number }[] = [];
+  for (const d of [...desired.values()].sort((a, b) => a.unit.localeCompare(b.unit))) {
+    for (const n of d.networks) {
+      const obs = (byName.get(n.name) ?? []).find((o) => isOurs(o.labels, opts.instance));
+      if (n.fixedSubnet) {
+        const clash = snapshot.networks.find((o) => o.name !== n.name && o.subnets.some((s) => overlaps(s, n.fixedSubnet!)));
+        out.set(n.name, clash
+          ? { error: `spec.network.subnet ${n.fixedSubnet} overlaps network ${clash.name} (${clash.subnets.join(', ')})` }
+          : { subnet: n.fixedSubnet });
+      } else if (obs?.subnets[0]) {
+        out.set(n.name, { subnet: obs.subnets[0] });
+      } else {
+        const rec = recorded.get(n.name);
+        const others = snapshot.networks.filter((o) => o.name !== n.name).flatMap((o) => o.subnets);
+        if (rec && !others.some((s) => overlaps(s, rec)) && !opts.hostSubnets.some((s) => overlaps(s, rec))) {
+          out.set(n.name, { subnet: rec });
+        } else {
+          pending.push({ name: n.name, prefix: n.allocPrefix });
+        }
+      }
+    }
+  }
+  for (const p of pending) {
+    const s = allocate(opts.subnetPool, p.prefix, used);
+    if (s) {
+      used.push(s);
+      out.set(p.name, { subnet: s });
+    } else {
+      out.set(p.name, { error: `no free /${p.prefix} left in --subnet-pool ${opts.subnetPool}` });
+    }
+  }
+  return out;
+}
+
+interface Resolution {
+  env: Record<string, string>;
+  /** A placeholder cannot be resolved until a sidecar changed in this pass runs. */
+  deferred: boolean;
+  missing: string[];
+}
+
+function resolveEnv(
+  c: DesiredContainer,
+  d: DesiredUnit,
+  ctrsByName: Map<string, ObservedContainer>,
+  changing: Set<string>,
+  publishHost: string,
+  sidecarName: (s: string) => string,
+): Resolution {
+  let deferred = false;
+  const missing: string[] = [];
+  const value = (ref: DesiredContainer['placeholders'][number]): string | undefined => {
+    const target = d.containers.find((x) => x.name === sidecarName(ref.sidecar));
+    if (!target) return undefined;
+    if (ref.field === 'host') return publishHost;
+    if (ref.field === 'ip' && target.primary.ip) return target.primary.ip; // pinned: known now
+    if (changing.has(target.name)) {
+      deferred = true;
+      return undefined;
+    }
+    const o = ctrsByName.get(target.name);
+    if (ref.field === 'ip') return o?.networks[target.primary.network]?.ip;
+    const p = o?.ports.find((x) => x.containerPort === ref.port && x.hostPort && (x.hostIp === publishHost || !x.hostIp));
+    return p?.hostPort ? String(p.hostPort) : undefined;
+  };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.env)) {
+    env[k] = v.replace(/\$\{sidecar\.[^}]+\}/g, (tok) => {
+      const ref = c.placeholders.find((p) => p.token === tok);
+      const val = ref ? value(ref) : undefined;
+      if (val === undefined) {
+        if (!deferred) missing.push(tok);
+        return tok;
+      }
+      return val;
+    });
+  }
+  return { env, deferred: deferred || missing.length > 0, missing };
+}
+
+function planUnit(
+  d: DesiredUnit,
+  inv: Inventory | undefined,
+  input: PlanInput,
+  ctrsByName: Map<string, ObservedContainer>,
+  netsByName: Map<string, ObservedNetwork[]>,
+  subnets: Map<string, { subnet?: string; error?: string }>,
+  claims: Map<string, string>,
+): UnitPlan {
+  const { opts, snapshot } = input;
+  const base: UnitPlan = {
+    unit: d.unit,
+    kind: 'bottle',
+    name: d.name,
+    source: d.origin.file,
+    revision: d.origin.revision,
+    state: 'in-sync',
+    actions: [],
+    subnets: {},
+    desired: d,
+  };
+  const hold = (reason: string, message: string, failure = true): UnitPlan => heldUnit(d.unit, inv, { reason, message, failure }, d);
+
+  if (d.suspend) return hold('Suspended', 'spec.suspend is true: nothing of this bottle is touched', false);
+  if (d.backend !== 'docker') return hold('UnsupportedBackend', `backend ${d.backend} is not available in this build`);
+  if (d.uses.length) return hold('SharedSidecarUnavailable', `uses ${d.uses.join(', ')}: SharedSidecar is not available in this build`);
+
+  const mine = (labels: Record<string, string>) =>
+    isOurs(labels, opts.instance) && labels[L.kind] === 'bottle' && labels[L.bottle] === d.unit;
+
+  // Collisions first: a foreign resource with one of our names blocks the bottle, untouched.
+  for (const n of d.networks) {
+    const foreign = (netsByName.get(n.name) ?? []).find((o) => !mine(o.labels));
+    if (foreign) return hold('NameCollision', `network ${n.name} exists and is not managed by this bottled instance (${ownerText(foreign.labels)})`);
+  }
+  for (const c of d.containers) {
+    const o = ctrsByName.get(c.name);
+    if (o && !mine(o.labels)) return hold('NameCollision', `container ${c.name} exists and is not managed by this bottled instance (${ownerText(o.labels)})`);
+    if (claims.get(c.name) !== d.unit) return hold('NameCollision', `container name ${c.name} is also the name of a resource of bottle ${claims.get(c.name)}`);
+  }
+  for (const c of d.containers) {
+    for (const [k, v] of Object.entries(c.secretEnv)) {
+      if (input.secretDigest(v) === undefined) return hold('SecretMissing', `${c.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
+    }
+    for (const ext of c.externalNetworks) {
+      if (!netsByName.has(ext)) return hold('NetworkMissing', `agent.networks: network ${ext} does not exist (bottled never creates it)`);
+    }
+  }
+
+  const acts = new ActionList();
+  const netIds: number[] = [];
+  let recreateAll = false;
+  const unitHashes: string[] = [];
+
+  for (const n of d.networks) {
+    const s = subnets.get(n.name);
+    if (!s?.subnet) return hold('SubnetUnavailable', s?.error ?? `no subnet for ${n.name}`);
+    base.subnets[n.name] = s.subnet;
+    const config = networkConfig(n, s.subnet);
+    const hash = configHash(config);
+    unitHashes.push(hash);
+    const payload = { desired: n, subnet: s.subnet, gateway: gatewayOf(s.subnet), hash, config };
+    const obs = (netsByName.get(n.name) ?? [])[0];
+    if (!obs) {
+      netIds.push(acts.add({ kind: 'create', resource: { type: 'network', name: n.name }, cause: 'not found', network: payload }).id);
+      continue;
+    }
+    if (!inv?.resources[n.name]) {
+      acts.add({ kind: 'adopt', resource: { type: 'network', name: n.name }, cause: 'labelled as ours, missing from the inventory', adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash] } });
+    }
+    if (obs.labels[L.specHash] !== hash) {
+      recreateAll = true;
+      const why = obs.subnets[0] !== s.subnet ? `subnet ${obs.subnets.join(',')} -> ${s.subnet}` : 'network settings changed';
+      // Containers must leave the network first: remove them now, recreate them below.
+      for (const c of snapshot.containers) {
+        if (mine(c.labels) && c.networks[n.name]) acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
+      }
+      netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload }).id);
+    }
+  }
+
+  // Containers of this bottle that are no longer declared go before anything new needs their address.
+  const desiredNames = new Set(d.containers.map((c) => c.name));
+  for (const o of snapshot.containers) {
+    if (mine(o.labels) && !desiredNames.has(o.name) && !acts.lastOf(o.name)) {
+      acts.add({ kind: 'remove', resource: { type: 'container', name: o.name }, cause: 'no longer declared in the bottle' });
+    }
+  }
+
+  const existingNetworkIds = new Set(snapshot.networks.map((n) => n.id));
+  const changing = new Set<string>(); // containers created, recreated or started in this pass
+  const withCheck = new Set(d.containers.filter((c) => c.healthcheck).map((c) => c.name));
+  const sidecarName = (s: string) => d.containers.find((x) => x.component === s)?.name ?? '';
+
+  for (const c of d.containers) {
+    const res = resolveEnv(c, d, ctrsByName, changing, opts.publishHost, sidecarName);
+    const secretDigests = Object.fromEntries(Object.entries(c.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
+    const config = res.deferred ? undefined : containerConfig(c, res.env, secretDigests, opts.publishHost);
+    const hash = config ? configHash(config) : undefined;
+    if (hash) unitHashes.push(hash);
+    const o = recreateAll ? undefined : ctrsByName.get(c.name);
+    const imageId = snapshot.images.get(normalizeImageRef(c.image));
+    const waitFor = c.waitFor.filter((w) => desiredNames.has(w));
+    const waitIds = waitFor.map((w) => acts.lastOf(w)).filter((x): x is number => !!x);
+    const waitNote = waitFor.some((w) => withCheck.has(w)) ? ` (after ${waitFor.map((w) => shortName(w, d)).join(', ')} ${waitFor.length > 1 ? 'are' : 'is'} healthy)` : '';
+    const containerPayload = { desired: c, hash, config };
+    const needImage = () => (imageId ? undefined : hold('ImageMissing', `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)`));
+
+    if (!o || !ctrsByName.has(c.name)) {
+      const miss = needImage();
+      if (miss) return miss;
+      if (res.missing.length && !res.deferred) return hold('DependencyNotReady', `${c.name}: cannot resolve ${res.missing.join(', ')}`);
+      acts.add({
+        kind: 'create',
+        resource: { type: 'container', name: c.name },
+        cause: `${c.image} on ${c.primary.network}${c.primary.aliases.length ? ` as ${c.primary.aliases.join(', ')}` : ''}${waitNote}`,
+        container: containerPayload,
+        fileWrites: c.files,
+        after: [...netIds, ...waitIds],
+        waitFor,
+      });
+      addConnects(acts, c, [...c.managedExtras, ...c.externalNetworks.map((n) => ({ network: n, aliases: [] }))], 'joins');
+      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: 'new container', implicit: true, waitFor });
+      changing.add(c.name);
+      continue;
+    }
+
+    if (!inv?.resources[c.name]) {
+      acts.add({ kind: 'adopt', resource: { type: 'container', name: c.name }, cause: 'labelled as ours, missing from the inventory', adopt: { type: 'container', role: c.role, specHash: o.labels[L.specHash] } });
+    }
+
+    let recreateCause: string | undefined;
+    let verifyHash: string | undefined;
+    if (res.deferred && res.missing.length === 0) {
+      recreateCause = `if its environment changes: ${c.placeholders.map((p) => p.token).join(', ')} may change in this pass`;
+      verifyHash = o.labels[L.specHash] ?? '';
+    } else if (hash && o.labels[L.specHash] !== hash) {
+      recreateCause = describeConfigChange(inv?.resources[c.name]?.applied, config!);
+    } else if (imageId && o.imageId !== imageId) {
+      recreateCause = `image ${c.image} changed (${shortId(o.imageId)} -> ${shortId(imageId)})`;
+    } else if (Object.values(o.networks).some((n) => n.networkId && !existingNetworkIds.has(n.networkId))) {
+      recreateCause = 'a network it was attached to no longer exists';
+    } else if (o.state === 'dead' || o.state === 'removing') {
+      recreateCause = `found ${o.state}`;
+    }
+    if (recreateCause) {
+      const miss = needImage();
+      if (miss) return miss;
+      acts.add({
+        kind: 'recreate',
+        resource: { type: 'container', name: c.name },
+        cause: recreateCause,
+        container: { ...containerPayload, verifyHash },
+        fileWrites: c.files,
+        after: [...netIds, ...waitIds],
+        waitFor,
+      });
+      addConnects(acts, c, [...c.managedExtras, ...c.externalNetworks.map((n) => ({ network: n, aliases: [] }))], 'joins');
+      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: 'recreated', implicit: true, waitFor });
+      changing.add(c.name);
+      continue;
+    }
+
+    // Same create-time configuration: fix what can be fixed in place.
+    const running = o.state === 'running' || o.state === 'restarting' || o.state === 'paused';
+    planFiles(acts, c, inv, input, running);
+    const missingNets = [c.primary, ...c.managedExtras].filter((ep) => !o.networks[ep.network]);
+    addConnects(acts, c, missingNets, 'not connected');
+    addConnects(acts, c, c.externalNetworks.filter((n) => !o.networks[n]).map((n) => ({ network: n, aliases: [] })), 'agent.networks adds');
+    for (const n of inv?.resources[c.name]?.extraNetworks ?? []) {
+      if (!c.externalNetworks.includes(n) && o.networks[n]) {
+        acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `${n} no longer in agent.networks`, networkName: n });
+      }
+    }
+    if (!running) {
+      const how = o.state === 'exited' ? `found exited, code ${o.exitCode ?? '?'}` : `found ${o.state}`;
+      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: how, waitFor, after: waitIds });
+      changing.add(c.name);
+    }
+  }
+
+  // Networks of this bottle that are no longer needed (e.g. no sidecar has egress any more).
+  const desiredNets = new Set(d.networks.map((n) => n.name));
+  const ctrActionIds = acts.list.filter((a) => a.resource.type !== 'network').map((a) => a.id);
+  for (const n of snapshot.networks) {
+    if (mine(n.labels) && !desiredNets.has(n.name)) {
+      acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds });
+    }
+  }
+
+  base.actions = acts.list;
+  base.state = acts.list.length ? 'changes' : 'in-sync';
+  base.specHash = sha256(unitHashes.join(','));
+  return base;
+}
+
+function planFiles(
+  acts: ActionList,
+  c: DesiredContainer,
+  inv: Inventory | undefined,
+  input: PlanInput,
+  running: boolean,
+): void {
+  const delivered = inv?.delivered[c.name] ?? {};
+  const pending: { kind: ActionKind; key: string; files: DesiredFile[]; signal?: string; exec?: string[] }[] = [];
+  for (const f of c.files) {
+    const onDisk = input.fileHashes.get(f.hostPath);
+    if (onDisk !== f.hash) {
+      const action = f.onChange.type === 'signal' ? `, then ${f.onChange.signal}` : f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
+      acts.add({
+        kind: 'rewrite-file',
+        resource: { type: 'file', name: `${c.name}:${f.path}` },
+        cause: `${onDisk === undefined ? 'file missing on host' : 'content changed'}: rewrite in place${action}`,
+        file: f,
+      });
+    }
+    if (f.onChange.type === 'recreate') continue;
+    // Delivered = the running container has been told about this content. An adopted container
+    // with the right content already on disk is taken as told.
+    const told = delivered[f.path] ?? (inv?.resources[c.name] ? undefined : onDisk);
+    if (told === f.hash || !running) continue;
+    const key = f.onChange.type === 'signal' ? `signal:${f.onChange.signal}` : f.onChange.type === 'exec' ? `exec:${JSON.stringify(f.onChange.command)}` : 'restart';
+    const existing = pending.find((p) => p.key === key);
+    if (existing) existing.files.push(f);
+    else pending.push({
+      kind: f.onChange.type as ActionKind,
+      key,
+      files: [f],
+      signal: f.onChange.type === 'signal' ? f.onChange.signal : undefined,
+      exec: f.onChange.type === 'exec' ? f.onChange.command : undefined,
+    });
+  }
+  // A restart delivers everything; signals and execs are then pointless.
+  const restart = pending.find((p) => p.kind === 'restart');
+  const list = restart ? [{ ...restart, files: pending.flatMap((p) => p.files) }] : pending;
+  for (const p of list) {
+    const paths = p.files.map((f) => f.path).join(', ');
+    acts.add({
+      kind: p.kind,
+      resource: { type: 'container', name: c.name },
+      cause: `${paths} changed`,
+      delivers: p.files,
+      signal: p.signal,
+      exec: p.exec,
+    });
+  }
+}
+
+function addConnects(acts: ActionList, c: DesiredContainer, eps: { network: string; aliases: string[]; ip?: string }[], why: string): void {
+  for (const ep of eps) {
+    acts.add({
+      kind: 'connect',
+      resource: { type: 'container', name: c.name },
+      cause: `${why} ${ep.network}${ep.aliases.length ? ` as ${ep.aliases.join(', ')}` : ''}`,
+      endpoint: ep,
+    });
+  }
+}
+
+function ownerText(labels: Record<string, string>): string {
+  if (labels[L.managedBy] === 'bottled') return `bottled instance ${labels[L.instance] ?? '?'}, bottle ${labels[L.bottle] ?? '?'}`;
+  return 'not created by bottled';
+}
+
+function shortName(container: string, d: DesiredUnit): string {
+  return d.containers.find((c) => c.name === container)?.component ?? container;
+}
+
+function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const i of items) m.set(key(i), [...(m.get(key(i)) ?? []), i]);
+  return m;
+}

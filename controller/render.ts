@@ -1,0 +1,141 @@
+import type { BottleDoc, FileSpec } from '../specs/model.js';
+import type { StatePaths } from '../state/paths.js';
+import { sha256 } from '../state/fsutil.js';
+import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
+import { ownershipLabels } from './labels.js';
+import { names } from './names.js';
+
+export interface RenderContext {
+  prefix: string;
+  instance: string;
+  paths: StatePaths;
+}
+
+const PLACEHOLDER = /\$\{sidecar\.([a-z][a-z0-9-]*)\.(ip|host|port\.(\d+))\}/g;
+
+export function placeholdersIn(env: Record<string, string>): PlaceholderRef[] {
+  const out: PlaceholderRef[] = [];
+  for (const v of Object.values(env)) {
+    for (const m of v.matchAll(PLACEHOLDER)) {
+      const field = m[2]!.startsWith('port') ? 'port' : (m[2] as 'ip' | 'host');
+      out.push({ token: m[0], sidecar: m[1]!, field, port: m[3] ? Number(m[3]) : undefined });
+    }
+  }
+  return out;
+}
+
+/** Smallest prefix (not longer than /28) whose block holds `hosts` addresses plus gateway, network, broadcast. */
+export function prefixFor(hosts: number): number {
+  let prefix = 28;
+  while (prefix > 16 && 2 ** (32 - prefix) < hosts + 3) prefix--;
+  return prefix;
+}
+
+function renderFiles(files: FileSpec[], unit: string, container: string, paths: StatePaths): DesiredFile[] {
+  return files.map((f) => ({
+    container,
+    path: f.path,
+    hostPath: paths.renderedFile(unit, container, f.path),
+    content: f.content,
+    hash: sha256(f.content),
+    mode: f.mode,
+    onChange: f.onChange,
+  }));
+}
+
+/** A bottle document -> its desired docker resource graph. Pure, apart from path arithmetic. */
+export function renderBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
+  const { prefix, instance, paths } = ctx;
+  const b = doc.metadata.name;
+  const spec = doc.spec;
+  const user = doc.metadata.labels;
+  const netName = names.bottleNetwork(prefix, b);
+  const egressName = names.egressNetwork(prefix, b);
+  const needsEgress = spec.sidecars.some((s) => s.egress);
+
+  const networks: DesiredNetwork[] = [
+    {
+      type: 'network',
+      name: netName,
+      role: 'network',
+      internal: true,
+      // The host keeps no address on the bridge: the agent cannot reach host services
+      // through the gateway or docker0 (Internal alone still allows that).
+      options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+      labels: ownershipLabels(instance, 'bottle', b, 'network', undefined, user),
+      fixedSubnet: spec.network.subnet,
+      allocPrefix: prefixFor(spec.sidecars.length + 1 + spec.uses.length),
+    },
+  ];
+  if (needsEgress) {
+    networks.push({
+      type: 'network',
+      name: egressName,
+      role: 'egress-network',
+      internal: false,
+      options: {},
+      labels: ownershipLabels(instance, 'bottle', b, 'egress-network', undefined, user),
+      allocPrefix: prefixFor(spec.sidecars.filter((s) => s.egress).length),
+    });
+  }
+
+  const containers: DesiredContainer[] = spec.sidecars.map((s) => {
+    const name = names.sidecar(prefix, b, s.name);
+    const placeholders = placeholdersIn(s.env);
+    return {
+      type: 'container',
+      name,
+      role: 'sidecar',
+      component: s.name,
+      image: s.image,
+      command: s.command,
+      env: s.env,
+      secretEnv: s.secretEnv,
+      init: s.init,
+      healthcheck: s.healthcheck,
+      ports: s.ports,
+      primary: { network: netName, aliases: s.aliases, ip: s.ip },
+      managedExtras: s.egress ? [{ network: egressName, aliases: [s.name] }] : [],
+      externalNetworks: [],
+      files: renderFiles(s.files, b, name, paths),
+      labels: ownershipLabels(instance, 'bottle', b, 'sidecar', s.name, user),
+      waitFor: [...new Set(placeholders.map((p) => names.sidecar(prefix, b, p.sidecar)))].filter((n) => n !== name),
+      placeholders,
+    };
+  });
+
+  const a = spec.agent;
+  const agentName = names.agent(prefix, b);
+  containers.push({
+    type: 'container',
+    name: agentName,
+    role: 'agent',
+    image: a.image ?? '',
+    command: a.command,
+    env: a.env,
+    secretEnv: a.secretEnv,
+    init: a.init,
+    ports: [],
+    resources: a.resources,
+    primary: { network: netName, aliases: [] },
+    managedExtras: [],
+    externalNetworks: a.networks,
+    files: renderFiles(a.files, b, agentName, paths),
+    labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
+    // compose's depends_on: sidecars run (and are healthy, when they have a check) before the agent.
+    waitFor: spec.sidecars.map((s) => names.sidecar(prefix, b, s.name)),
+    placeholders: placeholdersIn(a.env),
+  });
+
+  return {
+    unit: b,
+    kind: 'bottle',
+    name: b,
+    origin: doc.origin,
+    backend: spec.backend,
+    suspend: spec.suspend,
+    networks,
+    containers,
+    uses: spec.uses,
+  };
+}

@@ -1,0 +1,80 @@
+import type { DockerSnapshot } from '../resources/docker.js';
+import type { LoadResult } from '../specs/model.js';
+import type { StatePaths } from '../state/paths.js';
+import { writeStatus, type Condition, type ResourceStatus } from '../state/status.js';
+import type { UnitResult } from './execute.js';
+import { L, isOurs } from './labels.js';
+import type { UnitPlan } from './plan-types.js';
+
+type Cond = Omit<Condition, 'lastTransitionTime'>;
+
+/** Per-resource health of a declared unit, from one snapshot. */
+export function resourceHealth(u: UnitPlan, snap: DockerSnapshot, instance: string): ResourceStatus[] {
+  const d = u.desired;
+  if (!d) return [];
+  const out: ResourceStatus[] = [];
+  for (const n of d.networks) {
+    const o = snap.networks.find((x) => x.name === n.name && isOurs(x.labels, instance));
+    out.push({ type: 'network', name: n.name, health: o ? 'present' : 'missing' });
+  }
+  const planned = new Map(u.actions.filter((a) => a.container?.hash).map((a) => [a.resource.name, a.container!.hash!]));
+  for (const c of d.containers) {
+    const o = snap.containers.find((x) => x.name === c.name && isOurs(x.labels, instance));
+    if (!o) {
+      out.push({ type: 'container', name: c.name, health: 'missing' });
+      continue;
+    }
+    const want = planned.get(c.name);
+    if (want && o.labels[L.specHash] !== want) out.push({ type: 'container', name: c.name, health: 'drifted', detail: 'spec hash differs' });
+    else if (o.state !== 'running') out.push({ type: 'container', name: c.name, health: 'stopped', detail: o.status });
+    else if (o.health === 'starting' || o.health === 'unhealthy' || o.health === 'healthy') out.push({ type: 'container', name: c.name, health: o.health });
+    else out.push({ type: 'container', name: c.name, health: 'running' });
+  }
+  return out;
+}
+
+export async function writeUnitStatus(
+  paths: StatePaths,
+  u: UnitPlan,
+  r: UnitResult,
+  snap: DockerSnapshot,
+  load: LoadResult,
+  instance: string,
+): Promise<void> {
+  if (u.state === 'removed' && r.ok) return; // its status went with it
+  const resources = resourceHealth(u, snap, instance);
+  const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
+  const conditions: Cond[] = [];
+  const stalledReasons = new Set(['InvalidSpec', 'NameCollision', 'SecretMissing', 'UnsupportedBackend', 'SharedSidecarUnavailable', 'SubnetUnavailable']);
+  if (u.state === 'held') {
+    const h = u.held!;
+    const stalled = stalledReasons.has(h.reason);
+    conditions.push({ type: 'Ready', status: h.reason === 'Suspended' ? 'Unknown' : 'False', reason: h.reason, message: h.message });
+    conditions.push({ type: 'Reconciling', status: 'False', reason: h.reason, message: stalled ? 'waiting for its input to change' : h.message });
+    conditions.push({ type: 'Stalled', status: stalled ? 'True' : 'False', reason: h.reason, message: h.message });
+  } else if (!r.ok) {
+    conditions.push({ type: 'Ready', status: 'False', reason: r.reason ?? 'Failed', message: r.error ?? 'failed' });
+    conditions.push({ type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry', message: r.error ?? 'failed' });
+    conditions.push({ type: 'Stalled', status: 'False', reason: r.reason ?? 'Failed', message: 'will be retried' });
+  } else if (notReady.length) {
+    const msg = notReady.map((x) => `${x.type} ${x.name} ${x.health}`).join(', ');
+    conditions.push({ type: 'Ready', status: 'False', reason: 'NotReady', message: msg });
+    conditions.push({ type: 'Reconciling', status: 'True', reason: 'Progressing', message: msg });
+    conditions.push({ type: 'Stalled', status: 'False', reason: 'NotReady', message: '' });
+  } else {
+    const msg = r.executed ? `applied ${r.executed} change${r.executed === 1 ? '' : 's'}` : 'in sync';
+    conditions.push({ type: 'Ready', status: 'True', reason: 'Succeeded', message: msg });
+    conditions.push({ type: 'Reconciling', status: 'False', reason: 'Succeeded', message: msg });
+    conditions.push({ type: 'Stalled', status: 'False', reason: 'Succeeded', message: '' });
+  }
+  await writeStatus(paths, {
+    unit: u.unit,
+    kind: 'bottle',
+    source: u.source,
+    observedSpecHash: u.specHash,
+    observedRevision: u.revision ?? load.revision,
+    resources,
+    conditions,
+    lastError: r.ok ? undefined : r.error,
+  });
+}

@@ -1,0 +1,65 @@
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Subnet allocation for bottle networks. Docker 20.10's default pools hold only ~31 bridge
+ * networks, so bottled picks each subnet itself from its own pool, sized to the need, skipping
+ * anything already in use. Pure: the caller passes everything that counts as used.
+ */
+
+export const DEFAULT_SUBNET_POOL = '10.231.0.0/16';
+
+type Cidr = [ipaddr.IPv4, number];
+
+function parse(cidr: string): Cidr | undefined {
+  try {
+    const [addr, bits] = ipaddr.parseCIDR(cidr);
+    return addr.kind() === 'ipv4' ? [addr as ipaddr.IPv4, bits] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function overlaps(a: string, b: string): boolean {
+  const x = parse(a);
+  const y = parse(b);
+  if (!x || !y) return false;
+  const bits = Math.min(x[1], y[1]);
+  return x[0].match(y[0], bits);
+}
+
+function toInt(a: ipaddr.IPv4): number {
+  return a.octets.reduce((n, o) => n * 256 + o, 0);
+}
+
+function fromInt(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
+export function gatewayOf(subnet: string): string {
+  const c = parse(subnet);
+  if (!c) throw new Error(`not an IPv4 CIDR: ${subnet}`);
+  return fromInt(toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4) + 1);
+}
+
+export function validatePool(pool: string): string | undefined {
+  const c = parse(pool);
+  if (!c) return `--subnet-pool ${pool} is not an IPv4 CIDR`;
+  if ((ipaddr.IPv4.networkAddressFromCIDR(pool) as ipaddr.IPv4).toString() !== c[0].toString())
+    return `--subnet-pool ${pool} has host bits set`;
+  if (c[1] > 28) return `--subnet-pool ${pool} is too small (at most /28)`;
+  return undefined;
+}
+
+/** First block of `/prefix` inside `pool` that overlaps nothing in `used`, or undefined when full. */
+export function allocate(pool: string, prefix: number, used: string[]): string | undefined {
+  const p = parse(pool);
+  if (!p || prefix < p[1]) return undefined;
+  const start = toInt(p[0]);
+  const size = 2 ** (32 - prefix);
+  const end = start + 2 ** (32 - p[1]);
+  for (let n = start; n + size <= end; n += size) {
+    const cand = `${fromInt(n)}/${prefix}`;
+    if (!used.some((u) => overlaps(u, cand))) return cand;
+  }
+  return undefined;
+}

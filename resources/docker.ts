@@ -1,0 +1,276 @@
+import Docker from 'dockerode';
+import { DockerError, mapDockerError } from './docker-errors.js';
+
+export interface ObservedNetwork {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  subnets: string[];
+  internal: boolean;
+  options: Record<string, string>;
+}
+
+export interface ObservedPort {
+  containerPort: number;
+  hostPort?: number;
+  hostIp?: string;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ObservedContainer {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  labels: Record<string, string>;
+  state: ContainerState;
+  health?: 'healthy' | 'unhealthy' | 'starting';
+  exitCode?: number;
+  status: string;
+  networks: Record<string, { networkId: string; ip?: string }>;
+  ports: ObservedPort[];
+}
+
+export interface DockerSnapshot {
+  networks: ObservedNetwork[];
+  containers: ObservedContainer[];
+  /** image reference (normalized, e.g. `busybox:latest`) -> image ID */
+  images: Map<string, string>;
+}
+
+export interface NetworkCreate {
+  name: string;
+  subnet: string;
+  gateway?: string;
+  internal: boolean;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export interface EndpointSpec {
+  aliases: string[];
+  ip?: string;
+}
+
+/** `busybox` -> `busybox:latest`; digests and explicit tags stay as written. */
+export function normalizeImageRef(ref: string): string {
+  let r = ref.replace(/^docker\.io\/(library\/)?/, '');
+  if (r.includes('@')) return r;
+  const lastSlash = r.lastIndexOf('/');
+  if (!r.slice(lastSlash + 1).includes(':')) r += ':latest';
+  return r;
+}
+
+function healthOf(status: string): ObservedContainer['health'] {
+  if (status.includes('(healthy)')) return 'healthy';
+  if (status.includes('(unhealthy)')) return 'unhealthy';
+  if (status.includes('(health: starting)')) return 'starting';
+  return undefined;
+}
+
+/**
+ * The Docker driver: observation (a constant number of list calls) and single-resource
+ * operations. No policy lives here: it does what it is told and maps errors.
+ */
+export class DockerDriver {
+  readonly docker: Docker;
+  /** Engine API requests made by this driver (for the no-op budget, tests and the bench). */
+  calls = 0;
+
+  constructor(opts: { host?: string } = {}) {
+    this.docker = new Docker({ ...dockerConnection(opts.host), version: 'v1.41' } as Docker.DockerOptions);
+    const modem = (this.docker as unknown as { modem: { dial: (...a: unknown[]) => unknown } }).modem;
+    const dial = modem.dial.bind(modem);
+    modem.dial = (...args: unknown[]) => {
+      this.calls++;
+      return dial(...args);
+    };
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw mapDockerError(e, what);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.call('ping', () => this.docker.ping());
+  }
+
+  /** One snapshot: three list calls, whatever the number of bottles. */
+  async snapshot(): Promise<DockerSnapshot> {
+    const [nets, ctrs, imgs] = await Promise.all([
+      this.call('list networks', () => this.docker.listNetworks()),
+      this.call('list containers', () => this.docker.listContainers({ all: true })),
+      this.call('list images', () => this.docker.listImages()),
+    ]);
+    const networks: ObservedNetwork[] = nets.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      labels: n.Labels ?? {},
+      subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s),
+      internal: !!n.Internal,
+      options: n.Options ?? {},
+    }));
+    const containers: ObservedContainer[] = ctrs.map((c) => {
+      const exit = /Exited \((-?\d+)\)/.exec(c.Status ?? '');
+      const nets = (c.NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string; IPAddress?: string }>;
+      return {
+        id: c.Id,
+        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+        image: c.Image,
+        imageId: c.ImageID,
+        labels: c.Labels ?? {},
+        state: c.State as ContainerState,
+        health: healthOf(c.Status ?? ''),
+        exitCode: exit ? Number(exit[1]) : undefined,
+        status: c.Status ?? '',
+        networks: Object.fromEntries(
+          Object.entries(nets).map(([name, v]) => [name, { networkId: v.NetworkID ?? '', ip: v.IPAddress || undefined }]),
+        ),
+        ports: (c.Ports ?? []).map((p) => ({
+          containerPort: p.PrivatePort,
+          hostPort: p.PublicPort || undefined,
+          hostIp: p.IP || undefined,
+        })),
+      };
+    });
+    const images = new Map<string, string>();
+    for (const i of imgs) {
+      for (const t of i.RepoTags ?? []) if (t !== '<none>:<none>') images.set(normalizeImageRef(t), i.Id);
+      for (const d of i.RepoDigests ?? []) images.set(normalizeImageRef(d), i.Id);
+    }
+    return { networks, containers, images };
+  }
+
+  async createNetwork(n: NetworkCreate): Promise<string> {
+    const net = await this.call(`create network ${n.name}`, () =>
+      this.docker.createNetwork({
+        Name: n.name,
+        Driver: 'bridge',
+        CheckDuplicate: true, // without it Engine 20.10 makes a second network of the same name
+        Internal: n.internal,
+        Options: n.options,
+        Labels: n.labels,
+        IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }] },
+      }),
+    );
+    return net.id;
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
+  }
+
+  /** The body goes in the request body only: dockerode would otherwise copy it into the URL. */
+  async createContainer(name: string, body: Record<string, unknown>): Promise<string> {
+    const c = await this.call(`create container ${name}`, () =>
+      this.docker.createContainer({ _query: { name }, _body: body } as unknown as Docker.ContainerCreateOptions),
+    );
+    return c.id;
+  }
+
+  async connect(network: string, container: string, ep: EndpointSpec): Promise<void> {
+    await this.call(`connect ${container} to ${network}`, () =>
+      this.docker.getNetwork(network).connect({
+        Container: container,
+        EndpointConfig: {
+          Aliases: ep.aliases,
+          ...(ep.ip ? { IPAMConfig: { IPv4Address: ep.ip } } : {}),
+        },
+      }),
+    );
+  }
+
+  /** Disconnecting what is not connected counts as done. */
+  async disconnect(network: string, container: string): Promise<void> {
+    try {
+      await this.call(`disconnect ${container} from ${network}`, () =>
+        this.docker.getNetwork(network).disconnect({ Container: container, Force: true }),
+      );
+    } catch (e) {
+      if (e instanceof DockerError && (e.kind === 'not-connected' || e.kind === 'not-found')) return;
+      throw e;
+    }
+  }
+
+  async start(name: string): Promise<void> {
+    try {
+      await this.call(`start ${name}`, () => this.docker.getContainer(name).start());
+    } catch (e) {
+      if (e instanceof DockerError && e.kind === 'not-modified') return;
+      throw e;
+    }
+  }
+
+  async stop(name: string, timeoutSec = 10): Promise<void> {
+    try {
+      await this.call(`stop ${name}`, () => this.docker.getContainer(name).stop({ t: timeoutSec }));
+    } catch (e) {
+      if (e instanceof DockerError && (e.kind === 'not-modified' || e.kind === 'not-found')) return;
+      throw e;
+    }
+  }
+
+  async restart(name: string, timeoutSec = 10): Promise<void> {
+    await this.call(`restart ${name}`, () => this.docker.getContainer(name).restart({ t: timeoutSec }));
+  }
+
+  /** Removing what is gone counts as done. */
+  async removeContainer(name: string): Promise<void> {
+    try {
+      await this.call(`remove container ${name}`, () => this.docker.getContainer(name).remove({ force: true }));
+    } catch (e) {
+      if (e instanceof DockerError && e.kind === 'not-found') return;
+      throw e;
+    }
+  }
+
+  async kill(name: string, signal: string): Promise<void> {
+    await this.call(`signal ${signal} to ${name}`, () => this.docker.getContainer(name).kill({ signal }));
+  }
+
+  async exec(name: string, cmd: string[], timeoutMs = 60_000): Promise<{ exitCode: number; output: string }> {
+    return this.call(`exec in ${name}`, async () => {
+      const ex = await this.docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      const stream = await ex.start({ hijack: true, stdin: false });
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`exec timed out after ${timeoutMs}ms`)), timeoutMs);
+        stream.on('data', (d: Buffer) => chunks.push(d));
+        stream.on('end', () => (clearTimeout(t), resolve()));
+        stream.on('error', (e: Error) => (clearTimeout(t), reject(e)));
+      });
+      const info = await ex.inspect();
+      return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+    });
+  }
+
+  async inspectContainer(name: string): Promise<Docker.ContainerInspectInfo> {
+    return this.call(`inspect ${name}`, () => this.docker.getContainer(name).inspect());
+  }
+}
+
+/** Strip Docker's 8-byte multiplexing headers from an exec stream. */
+function demux(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  return Buffer.concat(out).toString('utf8');
+}
+
+/** `--docker-host` wins, else DOCKER_HOST (docker-modem reads it), else the default socket. */
+export function dockerConnection(host?: string): Docker.DockerOptions {
+  if (!host) return {};
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  if (host.startsWith('/')) return { socketPath: host };
+  const u = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: u.hostname, port: Number(u.port || 2375), protocol: 'http' };
+}

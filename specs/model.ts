@@ -1,0 +1,125 @@
+// The normalized, defaulted form of spec v1 that everything after the loader works with.
+// The zod schema (schema.ts) parses YAML data into exactly these shapes; no other module
+// looks at raw YAML. Durations are milliseconds, file modes are numbers.
+
+export type OnChange =
+  | { type: 'signal'; signal: string } // e.g. 'SIGHUP'
+  | { type: 'exec'; command: string[] }
+  | { type: 'restart' }
+  | { type: 'recreate' };
+
+export interface FileSpec {
+  path: string; // absolute path inside the container / machine
+  content: Buffer; // inline `content`, or the bytes of `source` read by the loader
+  source?: string; // the `source:` as written, for messages (never re-read later)
+  mode: number; // default 0o644
+  onChange: OnChange; // default recreate
+}
+
+export interface HealthcheckSpec {
+  test: string[]; // ["CMD", ...] | ["CMD-SHELL", "..."] | ["NONE"]
+  intervalMs?: number;
+  timeoutMs?: number;
+  retries?: number;
+  startPeriodMs?: number;
+}
+
+export interface ContainerCommon {
+  image: string;
+  command?: string[];
+  env: Record<string, string>; // may hold ${sidecar.<n>.ip|host|port.<p>} placeholders
+  secretEnv: Record<string, string>; // container var -> name of a variable in the reconciler's env
+  files: FileSpec[];
+  ports: number[];
+  healthcheck?: HealthcheckSpec;
+  init: boolean; // default true (bottled extension: `init: false` opts out)
+}
+
+export interface SidecarSpec extends ContainerCommon {
+  name: string;
+  aliases: string[];
+  ip?: string;
+  egress: boolean;
+}
+
+export interface AgentSpec {
+  image?: string; // required for docker backend; smolvm: image or from
+  from?: string; // smolvm only; path as written (relative to the spec file)
+  fromPath?: string; // absolute path resolved by the loader
+  command?: string[];
+  env: Record<string, string>;
+  secretEnv: Record<string, string>;
+  files: FileSpec[];
+  networks: string[];
+  resources?: { cpus?: number; memoryMiB?: number };
+  init: boolean;
+}
+
+export interface BottleSpec {
+  backend: 'docker' | 'smolvm';
+  suspend: boolean;
+  network: { subnet?: string };
+  sidecars: SidecarSpec[];
+  agent: AgentSpec;
+  uses: string[];
+}
+
+export interface SharedSidecarSpec extends ContainerCommon {
+  alias: string; // default: metadata.name
+}
+
+export interface Metadata {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** Where a document came from: for messages, status and pruning guards. */
+export interface Origin {
+  file: string; // path relative to the spec root, e.g. "team/reviewer.yaml"
+  line: number; // 1-based position of the document start
+  col: number;
+  revision?: string; // git commit when the source is a git revision
+}
+
+export interface BottleDoc {
+  kind: 'Bottle';
+  metadata: Metadata;
+  spec: BottleSpec;
+  origin: Origin;
+}
+
+export interface SharedSidecarDoc {
+  kind: 'SharedSidecar';
+  metadata: Metadata;
+  spec: SharedSidecarSpec;
+  origin: Origin;
+}
+
+export type SpecDoc = BottleDoc | SharedSidecarDoc;
+
+export interface Diagnostic {
+  file: string; // relative to the spec root
+  line: number;
+  col: number;
+  message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic, root?: string): string {
+  const f = root ? `${root.replace(/\/$/, '')}/${d.file}` : d.file;
+  return `${f}:${d.line}:${d.col}: ${d.message}`;
+}
+
+export interface LoadResult {
+  bottles: Map<string, BottleDoc>; // valid documents only
+  shared: Map<string, SharedSidecarDoc>;
+  diagnostics: Diagnostic[];
+  /** Names (kind/name) of documents that were found but are invalid: they are held, never pruned. */
+  held: Map<string, Diagnostic[]>; // key `Bottle/<name>` or `SharedSidecar/<name>`
+  /** Files that could not be read or parsed at all: anything that came from them is held. */
+  brokenFiles: Set<string>;
+  /** How many spec files were found (0 means an empty source: nothing is pruned without --allow-empty). */
+  fileCount: number;
+  revision?: string;
+  /** What was read, for messages: a directory path or `git:<repo>@<ref>:<subdir>`. */
+  describe: string;
+}

@@ -1,0 +1,68 @@
+import fs from 'node:fs/promises';
+import type { StatePaths } from './paths.js';
+import { readJson, writeJsonAtomic } from './fsutil.js';
+
+/** What bottled created (or is about to create) for one unit (a bottle or a shared sidecar). */
+export interface InventoryResource {
+  type: 'network' | 'container' | 'machine';
+  role: string;
+  specHash?: string;
+  /** The hashed create-time configuration (secrets only as keyed hashes): source of plan causes. */
+  applied?: Record<string, unknown>;
+  /** Extra networks this container was connected to by bottled (agent.networks), for disconnects. */
+  extraNetworks?: string[];
+}
+
+export interface Inventory {
+  version: 1;
+  unit: string; // bottle name, or `shared.<name>`
+  source?: { file: string; revision?: string };
+  /** Subnets chosen for networks, by network name: recorded so they never move. */
+  subnets: Record<string, string>;
+  resources: Record<string, InventoryResource>;
+  /** Content hash of each file whose onChange was delivered, by container then path. */
+  delivered: Record<string, Record<string, string>>;
+  updatedAt?: string;
+}
+
+export function emptyInventory(unit: string): Inventory {
+  return { version: 1, unit, subnets: {}, resources: {}, delivered: {} };
+}
+
+export async function readInventory(paths: StatePaths, unit: string): Promise<Inventory | undefined> {
+  const inv = await readJson<Inventory>(paths.inventory(unit));
+  if (!inv || inv.version !== 1) return undefined;
+  inv.subnets ??= {};
+  inv.resources ??= {};
+  inv.delivered ??= {};
+  return inv;
+}
+
+/** All inventories, keyed by unit. One directory read: cheap enough for every pass. */
+export async function readAllInventories(paths: StatePaths): Promise<Map<string, Inventory>> {
+  const out = new Map<string, Inventory>();
+  let names: string[];
+  try {
+    names = await fs.readdir(paths.bottlesDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw e;
+  }
+  await Promise.all(
+    names.sort().map(async (n) => {
+      const inv = await readInventory(paths, n);
+      if (inv) out.set(n, inv);
+    }),
+  );
+  return out;
+}
+
+export async function writeInventory(paths: StatePaths, inv: Inventory): Promise<void> {
+  inv.updatedAt = new Date().toISOString();
+  await writeJsonAtomic(paths.inventory(inv.unit), inv);
+}
+
+/** The unit is gone: drop its inventory and rendered files. */
+export async function removeUnitState(paths: StatePaths, unit: string): Promise<void> {
+  await fs.rm(paths.unitDir(unit), { recursive: true, force: true });
+}

@@ -1,0 +1,80 @@
+import fs from 'node:fs/promises';
+import type { StatePaths } from './paths.js';
+import { readJson, writeJsonAtomic } from './fsutil.js';
+
+export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export type ResourceHealth = 'running' | 'healthy' | 'starting' | 'unhealthy' | 'stopped' | 'missing' | 'drifted' | 'present';
+
+export interface ResourceStatus {
+  type: 'network' | 'container' | 'machine';
+  name: string;
+  health: ResourceHealth;
+  detail?: string;
+}
+
+export interface UnitStatus {
+  unit: string;
+  kind: 'bottle' | 'shared';
+  source?: string;
+  observedSpecHash?: string;
+  observedRevision?: string;
+  conditions: Condition[];
+  resources: ResourceStatus[];
+  lastError?: string;
+  nextRetryAt?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export async function readStatus(paths: StatePaths, unit: string): Promise<UnitStatus | undefined> {
+  return readJson<UnitStatus>(paths.status(unit));
+}
+
+export async function readAllStatus(paths: StatePaths): Promise<UnitStatus[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(paths.statusDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const all = await Promise.all(
+    names.filter((n) => n.endsWith('.json')).sort().map((n) => readStatus(paths, n.slice(0, -5))),
+  );
+  return all.filter((s): s is UnitStatus => !!s);
+}
+
+/**
+ * Write a status, keeping lastTransitionTime of conditions whose status did not change
+ * (Kubernetes semantics: the time says when it became so, not when it was last checked).
+ */
+export async function writeStatus(
+  paths: StatePaths,
+  next: Omit<UnitStatus, 'createdAt' | 'updatedAt' | 'conditions'> & {
+    conditions: Omit<Condition, 'lastTransitionTime'>[];
+  },
+): Promise<UnitStatus> {
+  const prev = await readStatus(paths, next.unit);
+  const now = new Date().toISOString();
+  const conditions = next.conditions.map((c) => {
+    const old = prev?.conditions.find((p) => p.type === c.type);
+    const same = old && old.status === c.status && old.reason === c.reason;
+    return { ...c, lastTransitionTime: same ? old.lastTransitionTime : now };
+  });
+  const status: UnitStatus = { ...next, conditions, createdAt: prev?.createdAt ?? now, updatedAt: now };
+  await writeJsonAtomic(paths.status(next.unit), status);
+  return status;
+}
+
+export async function removeStatus(paths: StatePaths, unit: string): Promise<void> {
+  await fs.rm(paths.status(unit), { force: true });
+}

@@ -1,0 +1,323 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BottleDoc, BottleSpec, LoadResult, SidecarSpec } from '../../specs/model.js';
+import type { DockerSnapshot, ObservedContainer } from '../../resources/docker.js';
+import { plan, type PlanInput } from '../../controller/plan.js';
+import { renderBottle } from '../../controller/render.js';
+import { StatePaths } from '../../state/paths.js';
+import type { Inventory } from '../../state/inventory.js';
+import type { Plan, UnitPlan } from '../../controller/plan-types.js';
+import { L } from '../../controller/labels.js';
+import { formatPlan, planJson } from '../../controller/plan-format.js';
+
+const paths = new StatePaths('/state');
+const INSTANCE = 'unit';
+
+function sidecar(over: Partial<SidecarSpec> = {}): SidecarSpec {
+  return { name: 'bundle', image: 'side:1', aliases: ['egress', 'pipelock'], egress: true, env: {}, secretEnv: {}, files: [], ports: [], init: true, ...over };
+}
+
+function bottle(name: string, over: Partial<BottleSpec> = {}, file = `${name}.yaml`): BottleDoc {
+  return {
+    kind: 'Bottle',
+    metadata: { name, labels: {} },
+    origin: { file, line: 1, col: 1 },
+    spec: {
+      backend: 'docker',
+      suspend: false,
+      network: {},
+      sidecars: [sidecar()],
+      agent: { image: 'agent:1', env: { HTTPS_PROXY: 'http://egress:9099' }, secretEnv: {}, files: [], networks: [], init: true },
+      uses: [],
+      ...over,
+    },
+  };
+}
+
+function loadOf(docs: BottleDoc[], extra: Partial<LoadResult> = {}): LoadResult {
+  return {
+    bottles: new Map(docs.map((d) => [d.metadata.name, d])),
+    shared: new Map(),
+    diagnostics: [],
+    held: new Map(),
+    brokenFiles: new Set(),
+    fileCount: docs.length,
+    describe: 'bottles.d',
+    ...extra,
+  };
+}
+
+const images = new Map([
+  ['side:1', 'sha256:side1'],
+  ['side:2', 'sha256:side2'],
+  ['agent:1', 'sha256:agent1'],
+]);
+
+function input(docs: BottleDoc[], snapshot: DockerSnapshot, inventories = new Map<string, Inventory>(), over: Partial<PlanInput> = {}): PlanInput {
+  const load = over.load ?? loadOf(docs);
+  const desired = new Map([...load.bottles.values()].map((d) => [d.metadata.name, renderBottle(d, { prefix: 'bottle', instance: INSTANCE, paths })]));
+  const fileHashes = new Map<string, string | undefined>();
+  return {
+    load,
+    desired,
+    snapshot,
+    inventories,
+    fileHashes,
+    secretDigest: (v) => (v === 'SET' ? 'hmac:x' : undefined),
+    opts: { prefix: 'bottle', instance: INSTANCE, subnetPool: '10.231.0.0/16', publishHost: '127.0.0.1', allowEmpty: false, hostSubnets: [] },
+    ...over,
+  };
+}
+
+const empty = (): DockerSnapshot => ({ networks: [], containers: [], images: new Map(images) });
+
+/** A tiny simulated engine: apply a plan's actions to a snapshot (what a successful execute leaves). */
+function apply(p: Plan, snap: DockerSnapshot, inventories: Map<string, Inventory>, fileHashes?: Map<string, string | undefined>): void {
+  let n = snap.networks.length + snap.containers.length;
+  for (const u of p.units) {
+    const inv: Inventory = inventories.get(u.unit) ?? { version: 1, unit: u.unit, subnets: {}, resources: {}, delivered: {} };
+    inventories.set(u.unit, inv);
+    Object.assign(inv.subnets, u.subnets);
+    for (const a of u.actions) {
+      const name = a.resource.name;
+      if (a.kind === 'adopt') inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+      if ((a.kind === 'create' || a.kind === 'recreate') && a.network) {
+        snap.networks = snap.networks.filter((x) => x.name !== name);
+        snap.networks.push({ id: `net${++n}`, name, labels: { ...a.network.desired.labels, [L.specHash]: a.network.hash }, subnets: [a.network.subnet], internal: a.network.desired.internal, options: a.network.desired.options });
+        inv.resources[name] = { type: 'network', role: a.network.desired.role, specHash: a.network.hash };
+      }
+      if ((a.kind === 'create' || a.kind === 'recreate') && a.container) {
+        const c = a.container.desired;
+        snap.containers = snap.containers.filter((x) => x.name !== name);
+        const netId = (net: string) => snap.networks.find((x) => x.name === net)?.id ?? '';
+        const o: ObservedContainer = {
+          id: `ctr${++n}`, name, image: c.image, imageId: images.get(c.image) ?? '', labels: { ...c.labels, [L.specHash]: a.container.hash! },
+          state: 'created', status: 'Created', networks: { [c.primary.network]: { networkId: netId(c.primary.network), ip: c.primary.ip ?? `10.0.0.${n}` } }, ports: [],
+        };
+        snap.containers.push(o);
+        inv.resources[name] = { type: 'container', role: c.role, specHash: a.container.hash, applied: a.container.config };
+        inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]));
+        for (const f of c.files) fileHashes?.set(f.hostPath, f.hash);
+      }
+      if (a.kind === 'connect') {
+        const o = snap.containers.find((x) => x.name === name)!;
+        o.networks[a.endpoint!.network] = { networkId: snap.networks.find((x) => x.name === a.endpoint!.network)?.id ?? 'ext', ip: '10.9.9.9' };
+      }
+      if (a.kind === 'start') {
+        const o = snap.containers.find((x) => x.name === name)!;
+        o.state = 'running';
+      }
+      if (a.kind === 'rewrite-file') fileHashes?.set(a.file!.hostPath, a.file!.hash);
+      if (a.kind === 'signal' || a.kind === 'exec' || a.kind === 'restart') {
+        for (const f of a.delivers ?? []) (inv.delivered[name] ??= {})[f.path] = f.hash;
+      }
+      if (a.kind === 'remove') {
+        if (a.resource.type === 'network') snap.networks = snap.networks.filter((x) => x.name !== name);
+        else snap.containers = snap.containers.filter((x) => x.name !== name);
+        delete inv.resources[name];
+      }
+    }
+    if (u.removeUnit) inventories.delete(u.unit);
+  }
+}
+
+function unit(p: Plan, name: string): UnitPlan {
+  const u = p.units.find((x) => x.unit === name);
+  assert.ok(u, `unit ${name} in plan`);
+  return u;
+}
+
+function lines(u: UnitPlan): string[] {
+  return u.actions.map((a) => `${a.kind} ${a.resource.type} ${a.resource.name}`);
+}
+
+test('cold start: networks, then sidecar on its first network, connect, start, then agent', () => {
+  const p = plan(input([bottle('impl')], empty()));
+  const u = unit(p, 'impl');
+  assert.equal(u.state, 'changes');
+  assert.deepEqual(lines(u), [
+    'create network bottle-impl-net',
+    'create network bottle-impl-egress',
+    'create container bottle-impl-bundle',
+    'connect container bottle-impl-bundle',
+    'start container bottle-impl-bundle',
+    'create container bottle-impl',
+    'start container bottle-impl',
+  ]);
+  const agentCreate = u.actions[5]!;
+  // The agent waits for the sidecar's start and both networks.
+  assert.ok(agentCreate.after.includes(5) && agentCreate.after.includes(1));
+  assert.deepEqual(agentCreate.waitFor, ['bottle-impl-bundle']);
+  // The bottle network is internal with inhibit_ipv4; subnets are allocated from the pool.
+  const net = u.actions[0]!.network!;
+  assert.equal(net.desired.internal, true);
+  assert.equal(net.desired.options['com.docker.network.bridge.inhibit_ipv4'], 'true');
+  assert.equal(net.subnet, '10.231.0.0/28');
+  assert.equal(u.actions[1]!.network!.subnet, '10.231.0.16/28');
+});
+
+test('a second pass over what the first made is empty', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const fh = new Map<string, string | undefined>();
+  const docs = [bottle('a'), bottle('b')];
+  apply(plan(input(docs, snap, invs)), snap, invs, fh);
+  const p2 = plan(input(docs, snap, invs, { fileHashes: fh }));
+  for (const u of p2.units) assert.equal(u.state, 'in-sync', `${u.unit}: ${lines(u).join('; ')}`);
+  assert.match(formatPlan(p2, { color: false }), /Plan: nothing to do\./);
+});
+
+test('an image change recreates that container alone, with the cause', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const fh = new Map<string, string | undefined>();
+  apply(plan(input([bottle('a'), bottle('b')], snap, invs)), snap, invs, fh);
+  const changed = bottle('a', { sidecars: [sidecar({ image: 'side:2' })] });
+  const p = plan(input([changed, bottle('b')], snap, invs, { fileHashes: fh }));
+  assert.deepEqual(lines(unit(p, 'a')).filter((l) => !l.startsWith('connect') && !l.startsWith('start')), ['recreate container bottle-a-bundle']);
+  assert.match(unit(p, 'a').actions[0]!.cause, /image side:1 -> side:2/);
+  assert.equal(unit(p, 'b').state, 'in-sync');
+});
+
+test('a file with a signal onChange is rewritten in place and signalled, not recreated', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const fh = new Map<string, string | undefined>();
+  const withFile = (content: string) =>
+    bottle('a', { sidecars: [sidecar({ files: [{ path: '/app/routes.yaml', content: Buffer.from(content), mode: 0o644, onChange: { type: 'signal', signal: 'SIGHUP' } }] })] });
+  apply(plan(input([withFile('v1')], snap, invs)), snap, invs, fh);
+  const p = plan(input([withFile('v2')], snap, invs, { fileHashes: fh }));
+  assert.deepEqual(lines(unit(p, 'a')), ['rewrite-file file bottle-a-bundle:/app/routes.yaml', 'signal container bottle-a-bundle']);
+  assert.equal(unit(p, 'a').actions[1]!.signal, 'SIGHUP');
+  apply(p, snap, invs, fh);
+  assert.equal(unit(plan(input([withFile('v2')], snap, invs, { fileHashes: fh })), 'a').state, 'in-sync');
+});
+
+test('a file rewritten but never signalled (crash in between) is signalled on the next pass', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const fh = new Map<string, string | undefined>();
+  const withFile = (content: string) =>
+    bottle('a', { sidecars: [sidecar({ files: [{ path: '/f', content: Buffer.from(content), mode: 0o644, onChange: { type: 'signal', signal: 'SIGUSR1' } }] })] });
+  apply(plan(input([withFile('v1')], snap, invs)), snap, invs, fh);
+  const d = renderBottle(withFile('v2'), { prefix: 'bottle', instance: INSTANCE, paths });
+  const f = d.containers[0]!.files[0]!;
+  fh.set(f.hostPath, f.hash); // on disk already, delivery not recorded
+  assert.deepEqual(lines(unit(plan(input([withFile('v2')], snap, invs, { fileHashes: fh })), 'a')), ['signal container bottle-a-bundle']);
+});
+
+test('a bottle no longer declared: containers (agent first) then networks', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a'), bottle('b')], snap, invs)), snap, invs);
+  const p = plan(input([bottle('b')], snap, invs));
+  const u = unit(p, 'a');
+  assert.equal(u.state, 'removed');
+  assert.deepEqual(lines(u), [
+    'remove container bottle-a',
+    'remove container bottle-a-bundle',
+    'remove network bottle-a-egress',
+    'remove network bottle-a-net',
+  ]);
+  assert.deepEqual(u.actions[3]!.after, [1, 2]);
+  assert.equal(unit(p, 'b').state, 'in-sync');
+});
+
+test('foreign look-alikes and other instances are never touched', () => {
+  const snap = empty();
+  snap.containers.push(
+    { id: 'f1', name: 'bottle-ghost', image: 'x', imageId: 'x', labels: {}, state: 'running', status: 'Up', networks: {}, ports: [] },
+    { id: 'f2', name: 'bottle-other', image: 'x', imageId: 'x', labels: { [L.managedBy]: 'bottled', [L.instance]: 'elsewhere', [L.kind]: 'bottle', [L.bottle]: 'other' }, state: 'running', status: 'Up', networks: {}, ports: [] },
+  );
+  snap.networks.push({ id: 'n1', name: 'bottle-ghost-net', labels: {}, subnets: ['10.231.0.0/28'], internal: false, options: {} });
+  const p = plan(input([bottle('b')], snap));
+  assert.deepEqual(p.units.map((u) => u.unit), ['b']);
+  // and the allocator skipped the foreign network's subnet
+  assert.equal(unit(p, 'b').actions[0]!.network!.subnet, '10.231.0.16/28');
+});
+
+test('a name taken by a foreign container holds the bottle with a collision', () => {
+  const snap = empty();
+  snap.containers.push({ id: 'f1', name: 'bottle-a-bundle', image: 'x', imageId: 'x', labels: {}, state: 'running', status: 'Up', networks: {}, ports: [] });
+  const u = unit(plan(input([bottle('a')], snap)), 'a');
+  assert.equal(u.state, 'held');
+  assert.equal(u.held!.reason, 'NameCollision');
+  assert.equal(u.actions.length, 0);
+});
+
+test('an invalid spec holds the bottle; a broken file holds what came from it; an empty source prunes nothing', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a'), bottle('b'), bottle('c', {}, 'team/c.yaml')], snap, invs)), snap, invs);
+  for (const [n, f] of [['a', 'a.yaml'], ['b', 'b.yaml'], ['c', 'team/c.yaml']] as const) invs.get(n)!.source = { file: f };
+
+  const held = loadOf([bottle('c', {}, 'team/c.yaml')], { held: new Map([['Bottle/a', [{ file: 'a.yaml', line: 3, col: 5, message: 'spec.agent.image: expected string' }]]]), brokenFiles: new Set(['b.yaml']) });
+  const p = plan(input([], snap, invs, { load: held }));
+  assert.equal(unit(p, 'a').state, 'held');
+  assert.equal(unit(p, 'a').held!.reason, 'InvalidSpec');
+  assert.equal(unit(p, 'b').state, 'held');
+  assert.equal(unit(p, 'c').state, 'in-sync');
+
+  const none = plan(input([], snap, invs, { load: loadOf([], { fileCount: 0 }) }));
+  for (const u of none.units) assert.equal(u.state, 'held');
+  assert.ok(none.pruneGuard);
+  const allowed = plan(input([], snap, invs, { load: loadOf([], { fileCount: 0 }), opts: { ...input([], snap).opts, allowEmpty: true } }));
+  for (const u of allowed.units) assert.equal(u.state, 'removed');
+});
+
+test('labelled resources missing from the inventory are adopted, not recreated', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a')], snap, invs)), snap, invs);
+  const p = plan(input([bottle('a')], snap, new Map()));
+  const u = unit(p, 'a');
+  assert.ok(u.actions.length > 0);
+  assert.ok(u.actions.every((a) => a.kind === 'adopt'), lines(u).join('; '));
+});
+
+test('a missing secret variable holds the bottle; the plan never shows secret values', () => {
+  const withSecret = (v: string) => bottle('s', { agent: { image: 'agent:1', env: {}, secretEnv: { TOKEN: v }, files: [], networks: [], init: true } });
+  assert.equal(unit(plan(input([withSecret('UNSET')], empty())), 's').held!.reason, 'SecretMissing');
+  const p = plan(input([withSecret('SET')], empty()));
+  assert.equal(unit(p, 's').state, 'changes');
+  assert.ok(!JSON.stringify(planJson(p)).includes('hmac:x'));
+});
+
+test('stopped containers are started, a disconnected agent is reconnected, an exited sidecar too', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a')], snap, invs)), snap, invs);
+  const agent = snap.containers.find((c) => c.name === 'bottle-a')!;
+  agent.state = 'exited';
+  agent.exitCode = 137;
+  delete agent.networks['bottle-a-net'];
+  const u = unit(plan(input([bottle('a')], snap, invs)), 'a');
+  assert.deepEqual(lines(u), ['connect container bottle-a', 'start container bottle-a']);
+  assert.match(u.actions[1]!.cause, /exited, code 137/);
+});
+
+test('pinned ip placeholders resolve at plan time; an image missing on the engine holds the bottle', () => {
+  const doc = bottle('p', {
+    network: { subnet: '192.168.50.0/24' },
+    sidecars: [sidecar({ ip: '192.168.50.2' })],
+    agent: { image: 'agent:1', env: { PROXY: 'http://${sidecar.bundle.ip}:9099' }, secretEnv: {}, files: [], networks: [], init: true },
+  });
+  const u = unit(plan(input([doc], empty())), 'p');
+  const agent = u.actions.find((a) => a.kind === 'create' && a.resource.name === 'bottle-p')!;
+  assert.deepEqual((agent.container!.config as { env: Record<string, string> }).env, { PROXY: 'http://192.168.50.2:9099' });
+  assert.equal(u.actions[0]!.network!.subnet, '192.168.50.0/24');
+
+  const missing = bottle('m', { agent: { image: 'nope:1', env: {}, secretEnv: {}, files: [], networks: [], init: true } });
+  assert.equal(unit(plan(input([missing], empty())), 'm').held!.reason, 'ImageMissing');
+});
+
+test('recorded subnets never move, even when the network is gone', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a'), bottle('b')], snap, invs)), snap, invs);
+  const before = { ...invs.get('b')!.subnets };
+  snap.networks = snap.networks.filter((n) => !n.name.startsWith('bottle-b'));
+  snap.containers = snap.containers.filter((c) => !c.name.startsWith('bottle-b'));
+  const u = unit(plan(input([bottle('a'), bottle('b'), bottle('c')], snap, invs)), 'b');
+  assert.deepEqual(u.subnets, before);
+});
