@@ -149,7 +149,6 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
     let steps = 0;
     const started = performance.now();
-    const callsBefore = docker.calls;
     const r = await runPass(o, docker, log, {
       // Test hook (crash-safety tests): die hard after the Nth completed step.
       afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
@@ -157,7 +156,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     for (const d of r.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     const failed = r.results.filter((x) => !x.ok);
     const executed = r.results.reduce((n, x) => n + x.executed, 0);
-    log.info({ dockerCalls: docker.calls - callsBefore, passMs: Math.round(performance.now() - started), executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
+    log.info({ dockerCalls: docker.calls, passMs: Math.round(performance.now() - started), executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
     if (r.plan.pruneGuard) log.warn(r.plan.pruneGuard);
     if (failed.length) return EXIT.error;
     if (r.load.diagnostics.length) return EXIT.invalid;

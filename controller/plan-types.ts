@@ -53,7 +53,8 @@ export interface Hold {
   /** Machine-readable reason for status (InvalidSpec, NameCollision, ImageMissing, ...). */
   reason: string;
   message: string;
-  /** A failure makes `reconcile --once` exit 1; a deliberate hold (suspend, empty source) does not. */
+  /** A failure makes `reconcile --once` exit 1; a deliberate hold (suspend, empty source) or an
+   *  invalid spec (exit 2 through the diagnostics) does not. */
   failure: boolean;
 }
 

@@ -68,7 +68,7 @@ export function plan(input: PlanInput): Plan {
       units.push(heldUnit(unit, inv, {
         reason: 'InvalidSpec',
         message: heldDiags.map((x) => `${x.file}:${x.line}:${x.col}: ${x.message}`).join('; '),
-        failure: true,
+        failure: false, // reported as invalid spec files (exit 2), not as a failed bottle
       }));
       continue;
     }
@@ -82,7 +82,7 @@ export function plan(input: PlanInput): Plan {
           message: src
             ? `${src} cannot be read or parsed: running resources left as they are`
             : `some spec files cannot be parsed (${[...load.brokenFiles].join(', ')}): not pruned until they can`,
-          failure: true,
+          failure: false,
         }));
       } else {
         units.push(planRemoval(unit, inv, input, ctrsByName, netsByName));
