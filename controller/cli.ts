@@ -156,7 +156,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     for (const d of r.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     const failed = r.results.filter((x) => !x.ok);
     const executed = r.results.reduce((n, x) => n + x.executed, 0);
-    log.info({ dockerCalls: docker.calls, passMs: Math.round(performance.now() - started), executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
+    log.info({ dockerCalls: docker.calls, passMs: Math.round(performance.now() - started), maxRssKb: process.resourceUsage().maxRSS, executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
     if (r.plan.pruneGuard) log.warn(r.plan.pruneGuard);
     if (failed.length) return EXIT.error;
     if (r.load.diagnostics.length) return EXIT.invalid;
