@@ -1,0 +1,145 @@
+// The zod schema of spec v1. Parsing a document yields the shapes of model.ts (durations in
+// ms, modes as numbers, onChange normalized, defaults applied). Two things are left to the
+// loader because they are I/O: the bytes of `source:` files and the absolute `agent.from`.
+import { z } from 'zod';
+import type { BottleSpec, Metadata, SharedSidecarSpec } from './model.js';
+import {
+  API_VERSION,
+  commandList,
+  dnsLabel,
+  dockerNetworkName,
+  envMap,
+  healthcheck,
+  imageReference,
+  ipv4Address,
+  ipv4Subnet,
+  labelsMap,
+  nonEmptyString,
+  port,
+  resourceName,
+  secretEnvMap,
+  sidecarName,
+  strictObject,
+  uniqueItems,
+} from './fields.js';
+import { fileEntry } from './file-entry.js';
+import { checkBottle, checkContainer, checkSharedSidecarEnv, type Report } from './rules.js';
+
+/** Adapts zod's refinement context to the zod-free `Report` the rules use. */
+function reporter(ctx: z.RefinementCtx, input: unknown): Report {
+  return (path, message, options) =>
+    ctx.addIssue({ code: 'custom', path, message, input, ...(options?.at && { params: { at: options.at } }) });
+}
+
+/**
+ * Cross-field rules read the parsed, typed values: run them only when every field below parsed
+ * (an unknown key leaves the values intact). zod would otherwise run them after a failed
+ * refinement, on raw input.
+ */
+const whenFieldsParsed = {
+  when: (payload: z.core.ParsePayload) => payload.issues.every((issue) => issue.code === 'unrecognized_keys'),
+};
+
+const containerFields = {
+  image: imageReference.describe('container image'),
+  command: commandList.describe("replaces the image's CMD").optional(),
+  env: envMap.describe('environment variables; values may use ${sidecar.<name>.ip|host|port.<p>}').default({}),
+  secretEnv: secretEnvMap.describe("variable → name of a variable in the reconciler's environment").default({}),
+  files: z.array(fileEntry).describe('files rendered by bottled and mounted into the container').default([]),
+  ports: z.array(port).superRefine(uniqueItems(String)).describe('container ports to publish').default([]),
+  healthcheck: healthcheck.optional(),
+  init: z.boolean().describe('run an init process as PID 1 (bottled extension, default true)').default(true),
+};
+
+const sidecar = strictObject({
+  name: sidecarName,
+  ...containerFields,
+  aliases: z.array(dnsLabel).describe('DNS names on the bottle network').default([]),
+  ip: ipv4Address.describe('pinned address inside spec.network.subnet').optional(),
+  egress: z.boolean().describe("also join the bottle's egress network").default(false),
+}).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
+
+const agent = strictObject({
+  image: imageReference.describe('docker: container image; smolvm: image reference or path').optional(),
+  from: nonEmptyString.describe('smolvm only: machine file relative to the spec file, instead of image').optional(),
+  command: containerFields.command,
+  env: containerFields.env,
+  secretEnv: containerFields.secretEnv,
+  files: containerFields.files,
+  networks: z
+    .array(dockerNetworkName)
+    .superRefine(uniqueItems(String))
+    .describe('extra pre-existing Docker networks to join (docker backend)')
+    .default([]),
+  resources: strictObject({
+    cpus: z.number().positive({ error: 'must be greater than 0' }).optional(),
+    memoryMiB: z.number().int({ error: 'must be a whole number of MiB' }).positive({ error: 'must be greater than 0' }).optional(),
+  }).optional(),
+  init: containerFields.init,
+}).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
+
+const bottleSpec = strictObject({
+  backend: z.enum(['docker', 'smolvm']).default('docker'),
+  suspend: z.boolean().describe('true: bottled touches nothing of this bottle').default(false),
+  network: strictObject({ subnet: ipv4Subnet.describe('IPv4 subnet in CIDR form, e.g. 192.168.211.0/24').optional() }).default({}),
+  sidecars: z.array(sidecar).default([]),
+  agent,
+  uses: z.array(resourceName).superRefine(uniqueItems(String)).describe('names of SharedSidecars to connect').default([]),
+}).superRefine((value, ctx) => checkBottle(value, reporter(ctx, value)), whenFieldsParsed);
+
+const sharedSidecarSpec = strictObject({
+  ...containerFields,
+  alias: dnsLabel.describe('DNS name on every bottle network it joins (default: metadata.name)').optional(),
+}).superRefine((value, ctx) => {
+  const report = reporter(ctx, value);
+  checkContainer(value, report);
+  checkSharedSidecarEnv(value.env, report);
+}, whenFieldsParsed);
+
+const metadata = strictObject({
+  name: resourceName,
+  labels: labelsMap.describe('copied onto resources as bottled.user.<key>').default({}),
+});
+
+const apiVersion = z.literal(API_VERSION, { error: `must be ${API_VERSION}` });
+
+// The transforms below are typed with the model's shapes, so the compiler checks that what
+// the schema produces stays assignable to model.ts.
+export const bottleDocumentSchema = strictObject({
+  apiVersion,
+  kind: z.literal('Bottle'),
+  metadata,
+  spec: bottleSpec,
+})
+  .describe('A bottle: an agent and the sidecars that serve it')
+  .transform(({ kind, metadata, spec }): ParsedBottle => ({ kind, metadata, spec }));
+
+export const sharedSidecarDocumentSchema = strictObject({
+  apiVersion,
+  kind: z.literal('SharedSidecar'),
+  metadata,
+  spec: sharedSidecarSpec,
+})
+  .describe('A long-lived container that many bottles use')
+  .transform(({ kind, metadata, spec }): ParsedSharedSidecar => {
+    const { alias, ...container } = spec;
+    return { kind, metadata, spec: { ...container, alias: alias ?? metadata.name } };
+  });
+
+/** A parsed document: the model's documents without `origin` (the loader adds it). */
+export interface ParsedBottle {
+  kind: 'Bottle';
+  metadata: Metadata;
+  spec: BottleSpec;
+}
+export interface ParsedSharedSidecar {
+  kind: 'SharedSidecar';
+  metadata: Metadata;
+  spec: SharedSidecarSpec;
+}
+export type ParsedDocument = ParsedBottle | ParsedSharedSidecar;
+
+export const documentSchemas = {
+  Bottle: bottleDocumentSchema,
+  SharedSidecar: sharedSidecarDocumentSchema,
+} as const;
