@@ -13,7 +13,12 @@ import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
 import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
 import { parseDuration } from './duration.js';
 import { makeLogger } from './log.js';
-import { observeAndPlan, runPass, type PassOptions } from './pass.js';
+import { observeAndPlan, type PassOptions } from './pass.js';
+import { Controller } from './controller.js';
+import { FileTrigger } from './file-trigger.js';
+import { Metrics } from './metrics.js';
+import { DockerEventStream, type EngineEvent } from '../resources/docker-events.js';
+import type { Logger } from 'pino';
 import { formatPlan, hasChanges, planJson } from './plan-format.js';
 import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
 
@@ -41,6 +46,10 @@ interface CommonFlags {
   json?: boolean;
   dryRun?: boolean;
   once?: boolean;
+  retries: string;
+  resync: string;
+  metricsAddr?: string;
+  shutdownTimeout: string;
 }
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -133,7 +142,6 @@ async function cmdPlan(f: CommonFlags): Promise<number> {
 }
 
 async function cmdReconcile(f: CommonFlags): Promise<number> {
-  if (!f.once) throw new UsageError('watch mode is not available in this build: use `bottled reconcile --once` (e.g. from cron)');
   const log = makeLogger(f.logLevel);
   const paths = statePaths(f);
   const o = passOptions(f, paths);
@@ -144,26 +152,122 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
     return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
   }
-  const release = await acquireLock(paths, { op: 'reconcile --once', timeoutMs: parseDuration(f.lockTimeout) });
+  const release = await acquireLock(paths, { op: f.once ? 'reconcile --once' : 'reconcile (watch)', timeoutMs: parseDuration(f.lockTimeout) });
   try {
-    const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
-    let steps = 0;
-    const started = performance.now();
-    const r = await runPass(o, docker, log, {
-      // Test hook (crash-safety tests): die hard after the Nth completed step.
-      afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
-    });
-    for (const d of r.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
-    const failed = r.results.filter((x) => !x.ok);
-    const executed = r.results.reduce((n, x) => n + x.executed, 0);
-    log.info({ dockerCalls: docker.calls, passMs: Math.round(performance.now() - started), maxRssKb: process.resourceUsage().maxRSS, executed, bottles: r.plan.units.length, failed: failed.length }, 'pass finished');
-    if (r.plan.pruneGuard) log.warn(r.plan.pruneGuard);
-    if (failed.length) return EXIT.error;
-    if (r.load.diagnostics.length) return EXIT.invalid;
-    return EXIT.ok;
+    return f.once ? await reconcileOnce(f, o, docker, log) : await watch(f, o, docker, log);
   } finally {
     await release();
   }
+}
+
+async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
+  const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
+  let steps = 0;
+  const controller = new Controller(
+    {
+      pass: o,
+      once: { retries: Number(f.retries) },
+      // Test hook (crash-safety tests): die hard after the Nth completed step.
+      afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
+    },
+    docker,
+    log,
+  );
+  const first = await controller.start();
+  for (const d of first.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
+  await controller.untilSettled();
+  await controller.stop(0);
+  const failed = controller.failed();
+  const t = controller.totals;
+  log.info({ dockerCalls: docker.calls, passMs: Math.round(t.passMs), passes: t.passes, maxRssKb: process.resourceUsage().maxRSS, executed: t.executed, bottles: first.plan.units.length, failed: failed.length }, 'pass finished');
+  if (first.plan.pruneGuard) log.warn(first.plan.pruneGuard);
+  if (failed.length) return EXIT.error;
+  if ((controller.lastLoad ?? first.load).diagnostics.length) return EXIT.invalid;
+  return EXIT.ok;
+}
+
+async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
+  const resyncMs = parseDuration(f.resync);
+  const metrics = f.metricsAddr ? new Metrics() : undefined;
+  const controller = new Controller({ pass: o, metrics }, docker, log);
+  let lastTick = Date.now();
+  const events = new DockerEventStream(docker.docker, {
+    onEvent: (e) => {
+      if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return;
+      for (const unit of unitsOfEvent(e, o.instance, controller)) {
+        log.debug({ bottle: unit, event: `${e.type} ${e.action}` }, 'drift');
+        controller.drift(unit);
+      }
+    },
+    onConnected: (again) => {
+      if (again) {
+        log.info('Docker event stream is back: resyncing');
+        controller.engineBack();
+      }
+    },
+    onLost: (err, retryInMs) => {
+      if (!controller.engineDown) log.warn({ err: { message: err.message } }, 'lost the Docker event stream: reconnecting with backoff');
+      controller.engineDown = true;
+      log.debug({ retryInMs }, 'event stream reconnect scheduled');
+    },
+  });
+  const files = new FileTrigger(path.resolve(f.dir), () => void controller.specsChanged());
+  await controller.start();
+  events.start();
+  await files.start();
+  let resyncTimer: NodeJS.Timeout;
+  const scheduleResync = () => {
+    // Jitter (±10%) keeps several daemons from resyncing in step.
+    const wait = resyncMs * (0.9 + Math.random() * 0.2);
+    resyncTimer = setTimeout(() => {
+      lastTick = Date.now();
+      log.debug('resync');
+      controller.resync();
+      scheduleResync();
+    }, wait);
+  };
+  scheduleResync();
+  if (metrics) {
+    const addr = await metrics.listen(f.metricsAddr!, () => events.connected && Date.now() - lastTick < resyncMs * 3);
+    log.info({ addr }, 'serving /metrics and /healthz');
+  }
+  log.info({ dir: path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const hurry = () => {
+    log.warn('second signal: exiting at once');
+    process.exit(130);
+  };
+  process.once('SIGTERM', hurry);
+  process.once('SIGINT', hurry);
+  log.info({ signal }, 'shutting down: finishing the step in flight; bottles keep running');
+  clearTimeout(resyncTimer!);
+  events.stop();
+  await files.stop();
+  metrics?.close();
+  const clean = await controller.stop(parseDuration(f.shutdownTimeout));
+  if (!clean) log.warn('in-flight work did not finish within --shutdown-timeout');
+  log.info('stopped');
+  return EXIT.ok;
+}
+
+/** Docker events that can mean a bottle drifted from its spec. */
+const DRIFT_ACTIONS = new Set([
+  'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
+  'container:health_status: unhealthy', 'network:disconnect', 'network:destroy',
+]);
+
+function unitsOfEvent(e: EngineEvent, instance: string, controller: Controller): string[] {
+  if (e.type === 'container') {
+    const a = e.attributes;
+    const ours = a['bottled.managed-by'] === 'bottled' && a['bottled.instance'] === instance && a['bottled.bottle'];
+    return ours ? [a['bottled.bottle']!] : [];
+  }
+  // Network events carry no labels: find the bottles by network name.
+  return controller.unitsOfNetwork(e.attributes.name ?? '');
 }
 
 function age(iso?: string): string {
@@ -226,7 +330,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const run = (fn: (...a: never[]) => Promise<number>) => async (...args: unknown[]) => setExit(await (fn as (...a: unknown[]) => Promise<number>)(...args));
   common(program.command('validate').description('parse and check every spec file').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdValidate(f)));
   common(program.command('plan').description('show what a reconcile would do, with causes').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdPlan(f)));
-  common(program.command('reconcile').description('converge what runs to what is declared').option('--once', 'one pass, then exit').option('--dry-run', 'print the plan, change nothing')).action(run((f: CommonFlags) => cmdReconcile(f)));
+  common(
+    program
+      .command('reconcile')
+      .description('converge what runs to what is declared; without --once, keep it so until SIGTERM')
+      .option('--once', 'one pass (failing bottles retried --retries times), then exit')
+      .option('--dry-run', 'print the plan, change nothing')
+      .option('--retries <n>', 'with --once: retries of a failing bottle (backoff 1s, 2s, ...)', '2')
+      .option('--resync <duration>', 'watch mode: full resync period (with jitter)', '60s')
+      .option('--metrics-addr <host:port>', 'watch mode: serve Prometheus /metrics and /healthz')
+      .option('--shutdown-timeout <duration>', 'watch mode: bound on finishing in-flight work at SIGTERM', '30s'),
+  ).action(run((f: CommonFlags) => cmdReconcile(f)));
   common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {
     process.stdout.write(JSON.stringify(specJsonSchema(), null, 2) + '\n');

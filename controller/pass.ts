@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { DockerDriver, DockerSnapshot } from '../resources/docker.js';
 import { loadSpecs } from '../specs/load.js';
@@ -28,7 +28,16 @@ export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
   waitTimeoutMs: number;
   stopTimeoutSec: number;
   dryRun: boolean;
-  only?: Set<string>;
+}
+
+export interface PassHooks {
+  afterStep?: ExecContext['afterStep'];
+  /** Abort signal of one unit's pass (watch mode: a newer spec supersedes it). */
+  signalFor?: (unit: string) => AbortSignal | undefined;
+  /** Plan only the units this accepts. */
+  include?: (unit: string) => boolean;
+  /** Shared bound on bottles executing at once (watch mode runs passes side by side). */
+  limit?: LimitFunction;
 }
 
 export interface Observation {
@@ -46,7 +55,7 @@ export interface PassResult extends Observation {
 }
 
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
-export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean }): Promise<Observation> {
+export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean; include?: (unit: string) => boolean }): Promise<Observation> {
   const [load, snapshot, inventories] = await Promise.all([
     loadSpecs(o.source, { allowOutside: o.allowOutside }),
     docker.snapshot(),
@@ -69,16 +78,16 @@ export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts:
     fileHashes,
     secretDigest: (v) => secrets.digest(v),
     opts: { ...o, hostSubnets: hostSubnets() },
-    only: o.only,
+    include: opts.include,
   });
   return { load, snapshot, inventories, desired, plan: p, secrets };
 }
 
 /** One reconcile pass over every unit (or `only` those): observe, plan, execute, report. */
-export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger, hooks: Pick<ExecContext, 'afterStep' | 'signal'> = {}): Promise<PassResult> {
+export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger, hooks: PassHooks = {}): Promise<PassResult> {
   const reconcileId = crypto.randomBytes(6).toString('hex');
   const plog = log.child({ reconcileId });
-  const obs = await observeAndPlan(o, docker, { createKey: true });
+  const obs = await observeAndPlan(o, docker, { createKey: true, include: hooks.include });
   const events = new EventLog(o.paths);
   const ctx: ExecContext = {
     docker,
@@ -90,9 +99,9 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     publishHost: o.publishHost,
     waitTimeoutMs: o.waitTimeoutMs,
     stopTimeoutSec: o.stopTimeoutSec,
-    ...hooks,
+    afterStep: hooks.afterStep,
   };
-  const limit = pLimit(o.concurrency);
+  const limit = hooks.limit ?? pLimit(o.concurrency);
   const results = await Promise.all(
     obs.plan.units.map((u) =>
       limit(async (): Promise<UnitResult> => {
@@ -100,7 +109,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
           return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
         }
         if (!u.actions.length) return { unit: u.unit, ok: true, executed: 0 };
-        return executeUnit(u, obs.inventories.get(u.unit), ctx);
+        return executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
       }),
     ),
   );

@@ -30,8 +30,8 @@ export interface PlanInput {
   /** Keyed digest of a secret variable's value; undefined when the variable is not set. */
   secretDigest: (envVar: string) => string | undefined;
   opts: PlanOptions;
-  /** Plan only these units (watch mode works per bottle). */
-  only?: Set<string>;
+  /** Plan only the units this accepts (watch mode works per bottle). */
+  include?: (unit: string) => boolean;
 }
 
 /**
@@ -60,7 +60,7 @@ export function plan(input: PlanInput): Plan {
 
   const units: UnitPlan[] = [];
   for (const unit of [...known].sort()) {
-    if (input.only && !input.only.has(unit)) continue;
+    if (input.include && !input.include(unit)) continue;
     const d = desired.get(unit);
     const inv = inventories.get(unit);
     const heldDiags = load.held.get(`Bottle/${unit}`);

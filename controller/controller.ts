@@ -1,0 +1,342 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import stringify from 'safe-stable-stringify';
+import { createActor, type ActorRefFrom } from 'xstate';
+import type { Logger } from 'pino';
+import type { DockerDriver } from '../resources/docker.js';
+import { DockerError } from '../resources/docker-errors.js';
+import type { LoadResult } from '../specs/model.js';
+import { loadSpecs } from '../specs/load.js';
+import { sha256 } from '../state/fsutil.js';
+import { readStatus, writeStatus } from '../state/status.js';
+import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
+import { runPass, type PassOptions, type PassResult } from './pass.js';
+import type { UnitPlan } from './plan-types.js';
+import type { UnitResult } from './execute.js';
+import type { Metrics } from './metrics.js';
+
+/** Hold reasons that a retry cannot fix: the bottle waits for its input to change. */
+const STALLED = new Set(['InvalidSpec', 'NameCollision', 'SecretMissing', 'UnsupportedBackend', 'SharedSidecarUnavailable', 'SubnetUnavailable']);
+/** Holds that are deliberate: nothing to retry, nothing failed. */
+const HELD = new Set(['Suspended', 'EmptySource']);
+
+export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
+  if (u.state === 'held') {
+    const h = u.held!;
+    if (STALLED.has(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
+    if (HELD.has(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
+    return { kind: 'failed', reason: h.reason, error: h.message }; // ImageMissing, NetworkMissing, ...
+  }
+  if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
+  if (r.reason === 'Aborted') return { kind: 'aborted' };
+  if (r.reason === 'DockerUnreachable') return { kind: 'engine-down' };
+  return { kind: 'failed', reason: r.reason ?? 'Failed', error: r.error ?? 'failed' };
+}
+
+/** What identifies a unit's input: its document, or its diagnostics when it is invalid. */
+export function fingerprints(load: LoadResult): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, doc] of load.bottles) out.set(name, sha256(stringify({ m: doc.metadata, s: doc.spec, f: doc.origin.file }) ?? ''));
+  for (const [key, diags] of load.held) {
+    if (key.startsWith('Bottle/')) out.set(key.slice(7), 'invalid:' + sha256(stringify(diags) ?? ''));
+  }
+  return out;
+}
+
+export interface ControllerOptions {
+  pass: PassOptions;
+  /** `--once`: stop when every bottle is settled; failing bottles get this many retries. */
+  once?: { retries: number };
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  afterStep?: (unit: string) => void;
+  metrics?: Metrics;
+}
+
+type Actor = ActorRefFrom<LifecycleMachine>;
+
+/**
+ * The level-triggered controller: one lifecycle actor per bottle, one queue keyed by bottle
+ * (a burst of requests collapses into one pass; a bottle is never reconciled twice at once),
+ * bottles in parallel up to --concurrency. Watch mode and `--once` share this code path.
+ */
+export class Controller {
+  readonly actors = new Map<string, Actor>();
+  private readonly pending = new Map<string, number>(); // unit -> generation requested
+  private readonly inflight = new Map<string, AbortController>();
+  private readonly limit: LimitFunction;
+  private fingerprint = new Map<string, string>();
+  private seeding = false;
+  private wake?: () => void;
+  private stopping = false;
+  private loopDone?: Promise<void>;
+  private batches = new Set<Promise<void>>();
+  engineDown = false;
+  /** Totals for the `pass finished` log line and the bench. */
+  readonly totals = { passes: 0, executed: 0, passMs: 0 };
+  lastLoad?: LoadResult;
+  private settledWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly o: ControllerOptions,
+    private readonly docker: DockerDriver,
+    private readonly log: Logger,
+  ) {
+    this.limit = pLimit(o.pass.concurrency);
+  }
+
+  /** The first pass covers every unit (declared, inventoried or labelled) and seeds the actors. */
+  async start(): Promise<PassResult> {
+    const r = await this.pass(() => true);
+    this.fingerprint = fingerprints(r.load);
+    this.seed(r);
+    this.loopDone = this.loop();
+    return r;
+  }
+
+  private seed(r: PassResult): void {
+    r.plan.units.forEach((u, i) => {
+      if (this.actors.has(u.unit)) return;
+      const outcome = outcomeOf(u, r.results[i]!);
+      if (outcome.kind === 'removed') return;
+      this.seeding = true; // the actor's initial request is the pass that just ran
+      const actor = this.spawn(u.unit);
+      this.seeding = false;
+      actor.send({ type: 'PASS_DONE', generation: 1, outcome });
+    });
+  }
+
+  private spawn(unit: string): Actor {
+    const actor = createActor(
+      lifecycleMachine({
+        requestPass: (u, g) => {
+          if (this.seeding) return;
+          this.pending.set(u, g);
+          this.wake?.();
+        },
+        abortPass: (u) => this.inflight.get(u)?.abort(),
+        now: () => Date.now(),
+        baseDelayMs: this.o.backoffBaseMs,
+        maxDelayMs: this.o.backoffMaxMs,
+      }),
+      { input: { unit } },
+    );
+    let last = '';
+    actor.subscribe({
+      next: (s) => {
+        const state = String(s.value);
+        if (state === last) return;
+        last = state;
+        this.log.debug({ bottle: unit, state }, `bottle ${unit} is ${state}`);
+        if (state === 'backoff') void this.noteRetry(unit, s.context.nextRetryAt, s.context.lastError);
+        if (s.status === 'done') this.actors.delete(unit);
+        this.o.metrics?.setConditions(this.stateCounts());
+        this.checkSettled();
+      },
+      error: (err) => this.log.error({ bottle: unit, err }, 'lifecycle actor failed'),
+    });
+    this.actors.set(unit, actor);
+    actor.start();
+    return actor;
+  }
+
+  private async noteRetry(unit: string, at: number | undefined, error: string | undefined): Promise<void> {
+    const st = await readStatus(this.o.pass.paths, unit);
+    if (!st || !at) return;
+    await writeStatus(this.o.pass.paths, { ...st, nextRetryAt: new Date(at).toISOString(), lastError: error ?? st.lastError });
+  }
+
+  stateCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const a of this.actors.values()) {
+      const v = String(a.getSnapshot().value);
+      out[v] = (out[v] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** Something happened to these units (Docker event). */
+  drift(unit: string): void {
+    this.actors.get(unit)?.send({ type: 'DRIFT' });
+  }
+
+  /** Re-read the specs and tell each bottle whose input changed; new bottles get an actor. */
+  async specsChanged(): Promise<void> {
+    let load: LoadResult;
+    try {
+      load = await loadSpecs(this.o.pass.source, { allowOutside: this.o.pass.allowOutside });
+    } catch (e) {
+      this.log.error({ err: { message: (e as Error).message } }, 'cannot read the spec source: nothing changes');
+      return;
+    }
+    this.lastLoad = load;
+    const next = fingerprints(load);
+    for (const [unit, fp] of next) {
+      if (this.fingerprint.get(unit) === fp && this.actors.has(unit)) continue;
+      const a = this.actors.get(unit);
+      if (a) a.send({ type: 'SPEC_CHANGED' });
+      else this.spawn(unit);
+    }
+    for (const unit of this.fingerprint.keys()) {
+      if (!next.has(unit)) this.actors.get(unit)?.send({ type: 'DELETED' });
+    }
+    this.fingerprint = next;
+  }
+
+  /** Periodic safety net: every bottle that accepts it gets a pass; unknown labelled units are found. */
+  resync(): void {
+    for (const a of this.actors.values()) a.send({ type: 'RESYNC' });
+    this.discover = true;
+    this.wake?.();
+  }
+  private discover = false;
+
+  /** Which bottles use a network (network events carry no labels). */
+  unitsOfNetwork(name: string): string[] {
+    return [...(this.networkUsers.get(name) ?? [])];
+  }
+  private networkUsers = new Map<string, Set<string>>();
+
+  private learnNetworks(r: PassResult): void {
+    const add = (net: string, unit: string) => {
+      const s = this.networkUsers.get(net) ?? new Set<string>();
+      this.networkUsers.set(net, s.add(unit));
+    };
+    for (const u of r.plan.units) {
+      for (const n of u.desired?.networks ?? []) add(n.name, u.unit);
+      for (const c of u.desired?.containers ?? []) for (const n of c.externalNetworks) add(n, u.unit);
+    }
+    for (const [unit, inv] of r.inventories) for (const [name, res] of Object.entries(inv.resources)) if (res.type === 'network') add(name, unit);
+  }
+
+  engineBack(): void {
+    this.engineDown = false;
+    this.resync();
+  }
+
+  private async pass(include: (unit: string) => boolean, units?: Map<string, number>): Promise<PassResult> {
+    const aborts = new Map<string, AbortController>();
+    for (const u of units?.keys() ?? []) {
+      const ac = new AbortController();
+      aborts.set(u, ac);
+      this.inflight.set(u, ac);
+    }
+    const started = performance.now();
+    try {
+      const r = await runPass(this.o.pass, this.docker, this.log, {
+        include,
+        limit: this.limit,
+        signalFor: (u) => aborts.get(u)?.signal,
+        afterStep: this.o.afterStep ? (u) => this.o.afterStep!(u) : undefined,
+      });
+      const ms = performance.now() - started;
+      this.totals.passes++;
+      this.totals.passMs += ms;
+      this.totals.executed += r.results.reduce((n, x) => n + x.executed, 0);
+      this.o.metrics?.observePass(r, ms / 1000);
+      this.learnNetworks(r);
+      return r;
+    } finally {
+      for (const u of aborts.keys()) if (this.inflight.get(u) === aborts.get(u)) this.inflight.delete(u);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const ready = [...this.pending.keys()].filter((u) => !this.inflight.has(u));
+      if ((ready.length === 0 && !this.discover) || this.engineDown) {
+        this.o.metrics?.setQueueDepth(this.pending.size);
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+        continue;
+      }
+      const batch = new Map(ready.map((u) => [u, this.pending.get(u)!] as const));
+      for (const u of batch.keys()) this.pending.delete(u);
+      const discover = this.discover;
+      this.discover = false;
+      const p = this.runBatch(batch, discover).finally(() => {
+        this.batches.delete(p);
+        this.wake?.();
+      });
+      this.batches.add(p);
+      // Let bursts collapse: whatever arrives while this batch runs goes in the next one.
+      await Promise.resolve();
+    }
+  }
+
+  private async runBatch(batch: Map<string, number>, discover: boolean): Promise<void> {
+    let r: PassResult;
+    try {
+      r = await this.pass((u) => batch.has(u) || (discover && !this.actors.has(u) && !this.inflight.has(u)), batch);
+    } catch (e) {
+      const down = e instanceof DockerError && e.kind === 'unreachable';
+      if (down) {
+        if (!this.engineDown) this.log.warn({ err: { message: (e as Error).message } }, 'Docker Engine unreachable: waiting for it');
+        this.engineDown = true;
+      } else {
+        this.log.error({ err: { message: (e as Error).message } }, 'pass failed');
+      }
+      for (const [u, g] of batch) {
+        this.actors.get(u)?.send({ type: 'PASS_DONE', generation: g, outcome: down ? { kind: 'engine-down' } : { kind: 'failed', reason: 'Failed', error: (e as Error).message } });
+      }
+      return;
+    }
+    this.lastLoad = r.load;
+    r.plan.units.forEach((u, i) => {
+      const g = batch.get(u.unit);
+      const outcome = outcomeOf(u, r.results[i]!);
+      if (g !== undefined) this.actors.get(u.unit)?.send({ type: 'PASS_DONE', generation: g, outcome });
+      else if (!this.actors.has(u.unit) && outcome.kind !== 'removed') {
+        // Discovered by a resync (e.g. labelled leftovers of a crash): give it an actor.
+        this.seeding = true;
+        const a = this.spawn(u.unit);
+        this.seeding = false;
+        a.send({ type: 'PASS_DONE', generation: 1, outcome });
+      }
+    });
+    if (r.results.some((x) => x.reason === 'DockerUnreachable')) this.engineDown = true;
+  }
+
+  /** --once: every bottle settled (ready, stalled, held, removed, or out of retries). */
+  private settled(): boolean {
+    if (this.pending.size || this.inflight.size || this.batches.size) return false;
+    for (const a of this.actors.values()) {
+      const s = a.getSnapshot();
+      const v = String(s.value);
+      if (v === 'reconciling' || v === 'deleting') return false;
+      if (v === 'backoff' && s.context.attempt <= (this.o.once?.retries ?? 0)) return false;
+    }
+    return true;
+  }
+
+  private checkSettled(): void {
+    if (!this.settledWaiters.length || !this.settled()) return;
+    for (const w of this.settledWaiters.splice(0)) w();
+  }
+
+  async untilSettled(): Promise<void> {
+    for (;;) {
+      if (this.settled()) return;
+      await new Promise<void>((r) => {
+        this.settledWaiters.push(r);
+        // Batches end outside actor transitions: poll cheaply as a backstop.
+        setTimeout(r, 200).unref();
+      });
+    }
+  }
+
+  /** Units whose last pass failed (for the --once exit code). */
+  failed(): string[] {
+    return [...this.actors.entries()].filter(([, a]) => ['backoff', 'waitingForEngine'].includes(String(a.getSnapshot().value))).map(([u]) => u);
+  }
+
+  /** Stop taking work; let in-flight steps finish (bounded by the caller); leave bottles running. */
+  async stop(graceMs: number): Promise<boolean> {
+    this.stopping = true;
+    this.wake?.();
+    for (const a of this.actors.values()) a.stop();
+    for (const ac of this.inflight.values()) ac.abort();
+    const all = Promise.all([this.loopDone, ...this.batches]).then(() => true);
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref());
+    return Promise.race([all, timeout]);
+  }
+}
