@@ -147,3 +147,81 @@ export function passLog(r: RunResult): Record<string, unknown> | undefined {
 export function bottleYaml(name: string, body: string): string {
   return `apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata:\n  name: ${name}\nspec:\n${body.replace(/^/gm, '  ')}\n`;
 }
+
+/** A watch-mode daemon in a child process, with its log lines collected. */
+export class Daemon {
+  readonly logs: Record<string, unknown>[] = [];
+  private proc?: import('node:child_process').ChildProcess;
+  private exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly world: World,
+    private readonly extra: string[] = [],
+    private readonly env: NodeJS.ProcessEnv = {},
+  ) {}
+
+  get pid(): number {
+    return this.proc!.pid!;
+  }
+
+  async start(): Promise<this> {
+    this.proc = spawn(process.execPath, [BIN, 'reconcile', ...this.world.flags(), '--log-level', 'debug', ...this.extra], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let buf = '';
+    this.proc.stderr!.on('data', (d) => {
+      buf += d;
+      for (let i; (i = buf.indexOf('\n')) >= 0; ) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          this.logs.push({ msg: line });
+        }
+        for (const w of this.waiters.splice(0)) w();
+      }
+    });
+    this.exited = new Promise((res) => this.proc!.on('exit', (code, signal) => res({ code, signal })));
+    await this.waitLog((l) => l.msg === 'watching', 60_000);
+    return this;
+  }
+
+  /** Wait until a log line matches (bounded: a hang fails the test instead of blocking it). */
+  async waitLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 500);
+      });
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.proc || this.proc.exitCode !== null) return (await this.exited) ?? { code: null, signal: null };
+    this.proc.kill(signal);
+    return this.exited!;
+  }
+}
+
+/** Poll until `fn` returns a truthy value (bounded, so a broken heal fails instead of hanging). */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
