@@ -212,7 +212,7 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
     },
   });
   const files = new FileTrigger(path.resolve(f.dir), () => void controller.specsChanged());
-  await controller.start();
+  await controller.startWatching();
   events.start();
   await files.start();
   let resyncTimer: NodeJS.Timeout;

@@ -9,7 +9,7 @@ import { loadSpecs } from '../specs/load.js';
 import { sha256 } from '../state/fsutil.js';
 import { readStatus, writeStatus } from '../state/status.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
-import { runPass, type PassOptions, type PassResult } from './pass.js';
+import { observeAndPlan, runPass, type PassOptions, type PassResult } from './pass.js';
 import type { UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
@@ -84,13 +84,28 @@ export class Controller {
     this.limit = pLimit(o.pass.concurrency);
   }
 
-  /** The first pass covers every unit (declared, inventoried or labelled) and seeds the actors. */
+  /** --once: the first pass covers every unit (declared, inventoried or labelled) and seeds the actors. */
   async start(): Promise<PassResult> {
     const r = await this.pass(() => true);
     this.fingerprint = fingerprints(r.load);
     this.seed(r);
     this.loopDone = this.loop();
     return r;
+  }
+
+  /**
+   * Watch mode: find every unit (one observation), give each an actor and let the queue run
+   * their first passes, so a slow bottle never delays watching the others.
+   */
+  async startWatching(): Promise<void> {
+    const obs = await observeAndPlan(this.o.pass, this.docker, { createKey: true });
+    this.lastLoad = obs.load;
+    this.fingerprint = fingerprints(obs.load);
+    for (const u of obs.plan.units) {
+      const a = this.spawn(u.unit);
+      if (u.state === 'removed') a.send({ type: 'DELETED' });
+    }
+    this.loopDone = this.loop();
   }
 
   private seed(r: PassResult): void {

@@ -107,6 +107,10 @@ export function lifecycleMachine(deps: LifecycleDeps) {
           // The newest spec always wins: abort the pass in flight and start over.
           SPEC_CHANGED: { target: 'reconciling', reenter: true, actions: ['abort', 'resetAttempts'] },
           DELETED: { target: 'deleting', actions: ['abort', 'resetAttempts'] },
+          // Something changed while the pass ran (maybe after it looked): look again afterwards.
+          // The new generation makes the running pass's report stale.
+          DRIFT: { actions: 'request' },
+          RESYNC: { actions: 'request' },
           PASS_DONE: [
             { guard: 'isReady', target: 'ready', actions: 'resetAttempts' },
             { guard: 'isRemoved', target: 'removed' },
@@ -122,6 +126,7 @@ export function lifecycleMachine(deps: LifecycleDeps) {
         entry: 'request',
         on: {
           SPEC_CHANGED: { target: 'reconciling', actions: ['abort', 'resetAttempts'] },
+          DRIFT: { actions: 'request' },
           PASS_DONE: [
             { guard: 'isRemoved', target: 'removed' },
             { guard: 'isReady', target: 'ready' },

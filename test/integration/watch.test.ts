@@ -99,7 +99,7 @@ describe('watch mode', () => {
 
   test('a broken edit stalls the bottle, which keeps running; fixing the file applies it', async () => {
     const id = await running(w.name_('a'));
-    await w.write('a.yaml', bottle('a').replace('agent:', 'agent:\n  bogusKey: 1'));
+    await w.write('a.yaml', bottle('a').replace('  agent:\n', '  agent:\n    bogusKey: 1\n'));
     const st = await eventually(async () => {
       const s = await status(w, 'a');
       return cond(s, 'Stalled')?.reason === 'InvalidSpec' ? s : undefined;

@@ -141,3 +141,15 @@ test('an engine outage waits for the engine, without backoff or retries of its o
   h.actor.send({ type: 'RESYNC' });
   assert.equal(h.state(), 'reconciling');
 });
+
+test('drift during a pass asks for one more pass after it (the running one may have looked too early)', () => {
+  const h = harness();
+  const first = h.requests.at(-1)!;
+  h.actor.send({ type: 'DRIFT' });
+  h.actor.send({ type: 'DRIFT' });
+  assert.equal(h.aborts.length, 0, 'drift does not abort');
+  h.actor.send({ type: 'PASS_DONE', generation: first, outcome: { kind: 'ready' } });
+  assert.equal(h.state(), 'reconciling', 'the report of the earlier pass does not settle it');
+  h.done({ kind: 'ready' });
+  assert.equal(h.state(), 'ready');
+});
