@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { DockerDriver } from '../resources/docker.js';
 import { DockerError } from '../resources/docker-errors.js';
+import { SmolvmDriver } from '../resources/smolvm.js';
 import { specJsonSchema } from '../specs/json-schema.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
@@ -84,6 +85,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
   return {
     source: new DirSource(dir),
+    smolvm: new SmolvmDriver({ bin: f.smolvm }),
     paths,
     prefix: f.prefix,
     instance: f.instance,

@@ -341,7 +341,14 @@ export class Controller {
 
   /** Units whose last pass failed (for the --once exit code). */
   failed(): string[] {
-    return [...this.actors.entries()].filter(([, a]) => ['backoff', 'waitingForEngine'].includes(String(a.getSnapshot().value))).map(([u]) => u);
+    return [...this.actors.entries()]
+      .filter(([, a]) => {
+        const s = a.getSnapshot();
+        const v = String(s.value);
+        // An invalid spec is reported as such (exit 2); a collision or missing secret is a failure.
+        return v === 'backoff' || v === 'waitingForEngine' || (v === 'stalled' && s.context.stalledReason !== 'InvalidSpec');
+      })
+      .map(([u]) => u);
   }
 
   /** Stop taking work; let in-flight steps finish (bounded by the caller); leave bottles running. */

@@ -13,6 +13,8 @@ export interface DesiredNetwork {
   fixedSubnet?: string;
   /** Prefix length to allocate when no subnet is fixed (sized to what the unit needs). */
   allocPrefix: number;
+  /** smolvm topology: a 192.168.X.0/24 derived from the bottle name instead of the pool. */
+  deriveFrom?: string;
 }
 
 export interface DesiredFile {
@@ -63,6 +65,25 @@ export interface DesiredContainer {
   placeholders: PlaceholderRef[];
 }
 
+/** The agent of a smolvm bottle: a microVM behind the bottle's sidecars. */
+export interface DesiredMachine {
+  type: 'machine';
+  name: string;
+  image?: string;
+  /** Absolute path of a .smolmachine (`agent.from`). */
+  from?: string;
+  command?: string[];
+  env: Record<string, string>; // may hold placeholders
+  secretEnv: Record<string, string>;
+  cpus?: number;
+  memMiB?: number;
+  labels: Record<string, string>;
+  files: DesiredFile[];
+  /** Sidecar containers the machine may reach (`--allow-cidr <ip>/32`); they run first. */
+  waitFor: string[];
+  placeholders: PlaceholderRef[];
+}
+
 export interface DesiredUnit {
   unit: string;
   kind: 'bottle';
@@ -72,6 +93,8 @@ export interface DesiredUnit {
   suspend: boolean;
   networks: DesiredNetwork[];
   containers: DesiredContainer[]; // sidecars first, agent last: creation order
+  /** smolvm backend: the agent runs as this machine (and `containers` holds only sidecars). */
+  machine?: DesiredMachine;
   uses: string[];
 }
 

@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
+import path from 'node:path';
 import type { DockerDriver } from '../resources/docker.js';
+import type { SmolvmDriver } from '../resources/smolvm.js';
 import { DockerError } from '../resources/docker-errors.js';
 import type { Secrets } from '../specs/secrets.js';
 import type { EventLog } from '../state/events.js';
@@ -8,13 +10,15 @@ import { writeInPlace } from '../state/fsutil.js';
 import { emptyInventory, removeUnitState, writeInventory, type Inventory } from '../state/inventory.js';
 import type { StatePaths } from '../state/paths.js';
 import { removeStatus } from '../state/status.js';
-import type { DesiredContainer, DesiredFile } from './desired.js';
-import { configHash, containerConfig } from './hash.js';
+import type { DesiredContainer, DesiredFile, DesiredMachine } from './desired.js';
+import { configHash, containerConfig, machineConfig } from './hash.js';
 import { L } from './labels.js';
 import type { Action, UnitPlan } from './plan-types.js';
 
 export interface ExecContext {
   docker: DockerDriver;
+  /** Present when some bottle uses the smolvm backend. */
+  smolvm?: SmolvmDriver;
   paths: StatePaths;
   events: EventLog;
   log: Logger;
@@ -96,13 +100,13 @@ type StepOutcome = 'done' | 'skipped';
 async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => void, flush: () => Promise<void>): Promise<StepOutcome> {
   const { docker } = ctx;
   const name = a.resource.name;
+  if (a.resource.type === 'machine' || a.intoMachine) return machineStep(a, inv, ctx, dirty, flush);
   switch (a.kind) {
-    case 'adopt': {
-      inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+    case 'adopt':
+      adopt(a, inv);
       dirty();
       await flush();
       return 'done';
-    }
     case 'create':
     case 'recreate': {
       if (a.network) {
@@ -202,6 +206,158 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
       await flush();
       return 'done';
   }
+}
+
+function adopt(a: Action, inv: Inventory): void {
+  inv.resources[a.resource.name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+}
+
+function smolvmOf(ctx: ExecContext): SmolvmDriver {
+  if (!ctx.smolvm) throw new Error('smolvm is not available (--smolvm PATH)');
+  return ctx.smolvm;
+}
+
+/** HOSTVAR -> value for the machine's --secret-env references: in smolvm's environment only. */
+function secretValues(m: DesiredMachine, secrets: Secrets): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.secretEnv)) {
+    const value = secrets.value(v);
+    if (value === undefined) throw new Error(`secretEnv ${k}: variable ${v} is not set`);
+    out[v] = value;
+  }
+  return out;
+}
+
+/** Steps on a smolvm machine: same inventory discipline as containers. */
+async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => void, flush: () => Promise<void>): Promise<StepOutcome> {
+  const smolvm = smolvmOf(ctx);
+  const name = a.intoMachine ?? a.resource.name;
+  switch (a.kind) {
+    case 'adopt':
+      adopt(a, inv);
+      dirty();
+      await flush();
+      return 'done';
+    case 'create':
+    case 'recreate': {
+      const m = a.machine!.desired;
+      let { hash, config } = a.machine!;
+      if (!hash) {
+        await waitReady(m.waitFor, ctx);
+        ({ hash, config } = await resolveMachineAtExecution(m, ctx));
+        if (a.machine!.verifyHash !== undefined && a.machine!.verifyHash === hash) return 'skipped';
+      }
+      inv.resources[name] = { type: 'machine', role: 'agent', specHash: hash, applied: config };
+      delete inv.delivered[name]; // a new machine has none of its files yet
+      dirty();
+      await flush();
+      if (a.kind === 'recreate') {
+        await smolvm.stop(name);
+        await smolvm.delete(name);
+      }
+      await waitReady(m.waitFor, ctx);
+      const c = config as { env: Record<string, string>; allowCidrs: string[] };
+      await smolvm.create({
+        name,
+        image: m.image,
+        from: m.from,
+        net: true,
+        allowCidrs: c.allowCidrs,
+        env: c.env,
+        secretEnv: m.secretEnv,
+        secretValues: secretValues(m, ctx.secrets),
+        cpus: m.cpus,
+        memMiB: m.memMiB,
+        labels: { ...m.labels, [L.specHash]: hash },
+        command: m.command,
+      });
+      return 'done';
+    }
+    case 'start':
+    case 'restart': {
+      const values = secretValues(a.machine!.desired, ctx.secrets);
+      if (a.kind === 'restart') await smolvm.stop(name); // kills an unreachable zombie too
+      await smolvm.start(name, { secretValues: values });
+      if (a.delivers) {
+        recordDelivered(inv, name, a.delivers);
+        dirty();
+        await flush();
+      }
+      return 'done';
+    }
+    case 'rewrite-file': {
+      const f = a.file!;
+      await writeInPlace(f.hostPath, f.content, f.mode);
+      // cp does not create parent directories (smolvm-cli.md): make them first.
+      const dir = path.posix.dirname(f.path);
+      if (dir !== '/') {
+        const r = await smolvm.exec(name, ['mkdir', '-p', dir]);
+        if (r.exitCode !== 0) throw new Error(`mkdir -p ${dir} in ${name} exited ${r.exitCode}: ${r.stderr.trim().slice(-200)}`);
+      }
+      await smolvm.cp(name, f.hostPath, f.path, { mode: f.mode });
+      if (a.delivers) {
+        recordDelivered(inv, name, a.delivers);
+        dirty();
+        await flush();
+      }
+      return 'done';
+    }
+    case 'exec': {
+      const r = await smolvm.exec(name, a.exec!);
+      if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.stderr.trim().slice(-300)}`);
+      recordDelivered(inv, name, a.delivers ?? []);
+      dirty();
+      await flush();
+      return 'done';
+    }
+    case 'remove':
+      await smolvm.stop(name).catch(() => {});
+      await smolvm.delete(name);
+      delete inv.resources[name];
+      delete inv.delivered[name];
+      dirty();
+      await flush();
+      return 'done';
+    default:
+      throw new Error(`${a.kind} is not an action on a machine`);
+  }
+}
+
+async function resolveMachineAtExecution(m: DesiredMachine, ctx: ExecContext): Promise<{ hash: string; config: Record<string, unknown> }> {
+  const infos = new Map<string, Awaited<ReturnType<DockerDriver['inspectContainer']>>>();
+  for (const w of m.waitFor) infos.set(w, await ctx.docker.inspectContainer(w));
+  const allow: string[] = [];
+  let published = false;
+  for (const [, info] of infos) {
+    const ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress;
+    if (!ip) throw new ReadinessError(`${info.Name.replace(/^\//, '')} has no address yet`);
+    allow.push(`${ip}/32`);
+    if (Object.keys(info.HostConfig.PortBindings ?? {}).length) published = true;
+  }
+  if (published) allow.push(`${ctx.publishHost}/32`);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.env)) {
+    let out = v;
+    for (const p of m.placeholders) {
+      if (!out.includes(p.token)) continue;
+      const info = [...infos.entries()].find(([n]) => n.endsWith(`-${p.sidecar}`))?.[1];
+      let val: string | undefined;
+      if (p.field === 'host') val = ctx.publishHost;
+      else if (p.field === 'ip') val = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.IPAddress || undefined;
+      else val = (info?.NetworkSettings.Ports?.[`${p.port}/tcp`] ?? []).find((b) => b.HostPort)?.HostPort;
+      if (!val) throw new ReadinessError(`${m.name}: ${p.token} cannot be resolved yet`);
+      out = out.split(p.token).join(val);
+    }
+    env[k] = out;
+  }
+  const digests = Object.fromEntries(Object.entries(m.secretEnv).map(([k, v]) => [k, ctx.secrets.digest(v) ?? '']));
+  let fromStat: string | undefined;
+  if (m.from) {
+    const st = await fs.stat(m.from);
+    fromStat = `${st.size}:${Math.round(st.mtimeMs)}`;
+  }
+  const config = machineConfig(m, env, digests, allow, fromStat);
+  return { hash: configHash(config), config };
 }
 
 function ignoreNotFound(e: unknown): void {

@@ -3,7 +3,9 @@ import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
-import type { DockerDriver, DockerSnapshot } from '../resources/docker.js';
+import fs from 'node:fs/promises';
+import type { DockerDriver } from '../resources/docker.js';
+import type { SmolvmDriver } from '../resources/smolvm.js';
 import { loadSpecs } from '../specs/load.js';
 import type { LoadResult } from '../specs/model.js';
 import { hashKey, Secrets } from '../specs/secrets.js';
@@ -14,13 +16,15 @@ import { readAllInventories, type Inventory } from '../state/inventory.js';
 import type { StatePaths } from '../state/paths.js';
 import type { DesiredUnit } from './desired.js';
 import { executeUnit, type ExecContext, type UnitResult } from './execute.js';
-import { plan, type PlanOptions } from './plan.js';
+import { plan, type Observed, type PlanOptions } from './plan.js';
 import type { Plan } from './plan-types.js';
 import { renderBottle } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
 
 export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
   source: SpecSource;
+  /** The smolvm driver (`--smolvm PATH`); only run when some bottle has a machine. */
+  smolvm?: SmolvmDriver;
   paths: StatePaths;
   allowOutside: boolean;
   secretsFile?: string;
@@ -42,7 +46,7 @@ export interface PassHooks {
 
 export interface Observation {
   load: LoadResult;
-  snapshot: DockerSnapshot;
+  snapshot: Observed;
   inventories: Map<string, Inventory>;
   desired: Map<string, DesiredUnit>;
   plan: Plan;
@@ -56,16 +60,28 @@ export interface PassResult extends Observation {
 
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
 export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean; include?: (unit: string) => boolean }): Promise<Observation> {
-  const [load, snapshot, inventories] = await Promise.all([
+  const [load, docked, inventories] = await Promise.all([
     loadSpecs(o.source, { allowOutside: o.allowOutside }),
     docker.snapshot(),
     readAllInventories(o.paths),
   ]);
+  const snapshot: Observed = docked;
   const secrets = await Secrets.load({ secretsFile: o.secretsFile, key: await hashKey(o.paths.hashKey, opts.createKey) });
   const desired = new Map<string, DesiredUnit>();
   for (const doc of load.bottles.values()) {
     desired.set(doc.metadata.name, renderBottle(doc, { prefix: o.prefix, instance: o.instance, paths: o.paths }));
   }
+  const wantsMachines =
+    [...desired.values()].some((d) => d.machine) ||
+    [...inventories.values()].some((inv) => Object.values(inv.resources).some((r) => r.type === 'machine'));
+  if (wantsMachines) Object.assign(snapshot, await observeMachines(o.smolvm));
+  const fromStats = new Map<string, string | undefined>();
+  await Promise.all(
+    [...desired.values()].flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
+      const st = await fs.stat(f).catch(() => undefined);
+      fromStats.set(f, st ? `${st.size}:${Math.round(st.mtimeMs)}` : undefined);
+    }),
+  );
   const fileHashes = new Map<string, string | undefined>();
   await Promise.all(
     [...desired.values()].flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => fileHashes.set(f.hostPath, await fileHash(f.hostPath))),
@@ -76,11 +92,23 @@ export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts:
     snapshot,
     inventories,
     fileHashes,
+    fromStats,
     secretDigest: (v) => secrets.digest(v),
     opts: { ...o, hostSubnets: hostSubnets() },
     include: opts.include,
   });
   return { load, snapshot, inventories, desired, plan: p, secrets };
+}
+
+/** One `machine ls --json` (after a one-time version check); a failure holds only smolvm bottles. */
+async function observeMachines(smolvm: SmolvmDriver | undefined): Promise<Pick<Observed, 'machines' | 'machineError'>> {
+  if (!smolvm) return { machineError: 'no smolvm driver configured' };
+  try {
+    await smolvm.assertSupported();
+    return { machines: await smolvm.list() };
+  } catch (e) {
+    return { machineError: (e as Error).message };
+  }
 }
 
 /** One reconcile pass over every unit (or `only` those): observe, plan, execute, report. */
@@ -91,6 +119,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   const events = new EventLog(o.paths);
   const ctx: ExecContext = {
     docker,
+    smolvm: o.smolvm,
     paths: o.paths,
     events,
     log: plog,
@@ -115,7 +144,11 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   );
   // Status from what runs after the pass: one more snapshot, only when something changed.
   const changed = results.some((r) => r.executed > 0);
-  const after = changed ? await docker.snapshot() : obs.snapshot;
+  let after: Observed = obs.snapshot;
+  if (changed) {
+    after = await docker.snapshot();
+    if (obs.snapshot.machines || obs.snapshot.machineError) Object.assign(after, await observeMachines(o.smolvm));
+  }
   await Promise.all(
     obs.plan.units.map((u, i) => writeUnitStatus(o.paths, u, results[i]!, after, obs.load, o.instance)),
   );

@@ -1,4 +1,4 @@
-import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, Endpoint } from './desired.js';
+import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredNetwork, DesiredUnit, Endpoint } from './desired.js';
 
 export type ActionKind =
   | 'create'
@@ -16,7 +16,7 @@ export type ActionKind =
 export interface Action {
   id: number;
   kind: ActionKind;
-  resource: { type: 'network' | 'container' | 'file'; name: string };
+  resource: { type: 'network' | 'container' | 'machine' | 'file'; name: string };
   cause: string;
   /** Ids of the actions this one waits for (dependency order). */
   after: number[];
@@ -31,6 +31,11 @@ export interface Action {
     /** Recreate only if the hash, resolved at execution, differs from the running container's. */
     verifyHash?: string;
   };
+  /** smolvm agent: create / recreate payload, like `container`. */
+  machine?: { desired: DesiredMachine; hash?: string; config?: Record<string, unknown>; verifyHash?: string };
+
+  /** A file copied into this machine (`machine cp`) rather than bind-mounted. */
+  intoMachine?: string;
   endpoint?: Endpoint;
   /** Disconnect: the network; remove of a container: its role, for ordering. */
   networkName?: string;
@@ -44,7 +49,7 @@ export interface Action {
   /** Files written (in place) before a create or recreate, so the bind-mount sources exist. */
   fileWrites?: DesiredFile[];
   /** Inventory entry made by adopt. */
-  adopt?: { type: 'network' | 'container'; role: string; specHash?: string };
+  adopt?: { type: 'network' | 'container' | 'machine'; role: string; specHash?: string };
 }
 
 export type UnitState = 'changes' | 'in-sync' | 'held' | 'removed';

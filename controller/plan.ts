@@ -1,13 +1,14 @@
 import type { LoadResult } from '../specs/model.js';
 import type { DockerSnapshot, ObservedContainer, ObservedNetwork } from '../resources/docker.js';
+import type { MachineObserved } from '../resources/smolvm.js';
 import { normalizeImageRef } from '../resources/docker.js';
 import type { Inventory } from '../state/inventory.js';
 import { sha256 } from '../state/fsutil.js';
-import type { DesiredContainer, DesiredFile, DesiredUnit } from './desired.js';
-import { configHash, containerConfig, describeConfigChange, networkConfig } from './hash.js';
+import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredUnit } from './desired.js';
+import { configHash, containerConfig, describeConfigChange, machineConfig, networkConfig } from './hash.js';
 import { L, isOurs } from './labels.js';
 import type { Action, ActionKind, Hold, Plan, UnitPlan } from './plan-types.js';
-import { allocate, gatewayOf, overlaps } from './subnets.js';
+import { allocate, deriveSubnet, gatewayOf, hostAddress, overlaps } from './subnets.js';
 
 export interface PlanOptions {
   prefix: string;
@@ -19,11 +20,21 @@ export interface PlanOptions {
   hostSubnets: string[];
 }
 
+/** One observation: Docker, plus smolvm machines when some bottle needs them. */
+export interface Observed extends DockerSnapshot {
+  /** Undefined when smolvm was not asked (no smolvm bottle) or could not answer. */
+  machines?: MachineObserved[];
+  /** Why smolvm could not answer (missing binary, too old, ...). */
+  machineError?: string;
+}
+
 export interface PlanInput {
   load: LoadResult;
   /** Rendered valid bottles, by unit. */
   desired: Map<string, DesiredUnit>;
-  snapshot: DockerSnapshot;
+  snapshot: Observed;
+  /** size:mtime of each smolvm `from` artifact, so a rebuilt one recreates its machine. */
+  fromStats?: Map<string, string | undefined>;
   inventories: Map<string, Inventory>;
   /** Content hash of each rendered file on disk now (undefined: missing), by host path. */
   fileHashes: Map<string, string | undefined>;
@@ -89,7 +100,7 @@ export function plan(input: PlanInput): Plan {
       }
       continue;
     }
-    units.push(planUnit(d, inv, input, ctrsByName, netsByName, subnets, claims));
+    units.push(planUnit(withDefaultAddresses(d, subnets), inv, input, ctrsByName, netsByName, subnets, claims));
   }
   return { units, pruneGuard };
 }
@@ -151,8 +162,12 @@ function planRemoval(
     for (const o of netsByName.get(name) ?? []) if (mine(o.labels) && !networks.includes(o)) networks.push(o);
   }
   const acts = new ActionList();
-  const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   const ctrIds: number[] = [];
+  // The machine goes first: it is what uses the sidecars.
+  for (const m of snapshot.machines ?? []) {
+    if (m.hasLabels && mine(m.labels)) ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'machine', name: m.name }, cause: 'bottle no longer declared' }).id);
+  }
+  const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {
     ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: 'bottle no longer declared' }).id);
   }
@@ -199,6 +214,10 @@ function allocateSubnets(input: PlanInput): Map<string, { subnet?: string; error
   for (const inv of inventories.values()) for (const [net, s] of Object.entries(inv.subnets)) recorded.set(net, s);
   // Recorded subnets of networks that do not exist right now stay reserved for their owner.
   for (const [net, s] of recorded) if (!byName.has(net)) used.push(s);
+  const reserve = (net: string, s: string) => {
+    if (!used.includes(s)) used.push(s);
+    out.set(net, { subnet: s });
+  };
 
   const pending: { name: string; prefix: number }[] = [];
   for (const d of [...desired.values()].sort((a, b) => a.unit.localeCompare(b.unit))) {
@@ -216,6 +235,10 @@ function allocateSubnets(input: PlanInput): Map<string, { subnet?: string; error
         const others = snapshot.networks.filter((o) => o.name !== n.name).flatMap((o) => o.subnets);
         if (rec && !others.some((s) => overlaps(s, rec)) && !opts.hostSubnets.some((s) => overlaps(s, rec))) {
           out.set(n.name, { subnet: rec });
+        } else if (n.deriveFrom) {
+          const derived = deriveSubnet(n.deriveFrom, used.filter((u) => u !== rec));
+          if (derived) reserve(n.name, derived);
+          else out.set(n.name, { error: 'no free 192.168.X.0/24 left for the bottle network' });
         } else {
           pending.push({ name: n.name, prefix: n.allocPrefix });
         }
@@ -304,7 +327,7 @@ function planUnit(
   const hold = (reason: string, message: string, failure = true): UnitPlan => heldUnit(d.unit, inv, { reason, message, failure }, d);
 
   if (d.suspend) return hold('Suspended', 'spec.suspend is true: nothing of this bottle is touched', false);
-  if (d.backend !== 'docker') return hold('UnsupportedBackend', `backend ${d.backend} is not available in this build`);
+  if (d.machine && !snapshot.machines) return hold('SmolvmUnavailable', snapshot.machineError ?? 'smolvm machines could not be listed');
   if (d.uses.length) return hold('SharedSidecarUnavailable', `uses ${d.uses.join(', ')}: SharedSidecar is not available in this build`);
 
   const mine = (labels: Record<string, string>) =>
@@ -319,6 +342,14 @@ function planUnit(
     const o = ctrsByName.get(c.name);
     if (o && !mine(o.labels)) return hold('NameCollision', `container ${c.name} exists and is not managed by this bottled instance (${ownerText(o.labels)})`);
     if (claims.get(c.name) !== d.unit) return hold('NameCollision', `container name ${c.name} is also the name of a resource of bottle ${claims.get(c.name)}`);
+  }
+  const machines = new Map((snapshot.machines ?? []).map((m) => [m.name, m] as const));
+  if (d.machine) {
+    const o = machines.get(d.machine.name);
+    if (o && !mine(o.labels)) return hold('NameCollision', `machine ${d.machine.name} exists and is not managed by this bottled instance (${o.hasLabels ? ownerText(o.labels) : 'it has no labels'})`);
+    for (const [k, v] of Object.entries(d.machine.secretEnv)) {
+      if (input.secretDigest(v) === undefined) return hold('SecretMissing', `${d.machine.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
+    }
   }
   for (const c of d.containers) {
     for (const [k, v] of Object.entries(c.secretEnv)) {
@@ -461,6 +492,11 @@ function planUnit(
     }
   }
 
+  if (d.machine) {
+    const held = planMachine(acts, d, d.machine, machines.get(d.machine.name), inv, input, ctrsByName, changing, unitHashes);
+    if (held) return hold(held.reason, held.message);
+  }
+
   // Networks of this bottle that are no longer needed (e.g. no sidecar has egress any more).
   const desiredNets = new Set(d.networks.map((n) => n.name));
   const ctrActionIds = acts.list.filter((a) => a.resource.type !== 'network').map((a) => a.id);
@@ -556,4 +592,101 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const i of items) m.set(key(i), [...(m.get(key(i)) ?? []), i]);
   return m;
+}
+
+/** smolvm topology: the first sidecar sits at .2 of the bottle subnet unless it pins an address. */
+function withDefaultAddresses(d: DesiredUnit, subnets: Map<string, { subnet?: string }>): DesiredUnit {
+  if (!d.machine || !d.containers.length || d.containers[0]!.primary.ip) return d;
+  const subnet = subnets.get(d.networks[0]!.name)?.subnet;
+  if (!subnet) return d;
+  const [first, ...rest] = d.containers;
+  return { ...d, containers: [{ ...first!, primary: { ...first!.primary, ip: hostAddress(subnet, 2) } }, ...rest] };
+}
+
+/** Plan the agent machine of a smolvm bottle; returns a hold when it cannot be planned. */
+function planMachine(
+  acts: ActionList,
+  d: DesiredUnit,
+  m: DesiredMachine,
+  o: MachineObserved | undefined,
+  inv: Inventory | undefined,
+  input: PlanInput,
+  ctrsByName: Map<string, ObservedContainer>,
+  changing: Set<string>,
+  unitHashes: string[],
+): { reason: string; message: string } | undefined {
+  const { opts } = input;
+  // Addresses the machine may reach: each sidecar, and the publish host when ports are published.
+  let deferred = false;
+  const allow: string[] = [];
+  for (const c of d.containers) {
+    const ip = c.primary.ip ?? (changing.has(c.name) ? undefined : ctrsByName.get(c.name)?.networks[c.primary.network]?.ip);
+    if (!ip) deferred = true;
+    else allow.push(`${ip}/32`);
+  }
+  if (d.containers.some((c) => c.ports.length)) allow.push(`${opts.publishHost}/32`);
+  const asContainer = { ...m, placeholders: m.placeholders } as unknown as DesiredContainer;
+  const res = resolveEnv(asContainer, d, ctrsByName, changing, opts.publishHost, (s) => d.containers.find((x) => x.component === s)?.name ?? '');
+  deferred ||= res.deferred;
+  const secretDigests = Object.fromEntries(Object.entries(m.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
+  const fromStat = m.from ? input.fromStats?.get(m.from) : undefined;
+  if (m.from && input.fromStats && fromStat === undefined) return { reason: 'ArtifactMissing', message: `agent.from ${m.from} does not exist` };
+  const config = deferred ? undefined : machineConfig(m, res.env, secretDigests, allow, fromStat);
+  const hash = config ? configHash(config) : undefined;
+  if (hash) unitHashes.push(hash);
+  const waitIds = m.waitFor.map((w) => acts.lastOf(w)).filter((x): x is number => !!x);
+  const payload = { desired: m, hash, config };
+  // After a (re)create the copy itself is the delivery: the machine starts with the content.
+  const copyAll = (why: string) => {
+    for (const f of m.files) {
+      acts.add({ kind: 'rewrite-file', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: why, file: f, intoMachine: m.name, delivers: [f] });
+    }
+  };
+
+  if (!o) {
+    acts.add({ kind: 'create', resource: { type: 'machine', name: m.name }, cause: `${m.image ?? m.from} with access to ${m.waitFor.length} sidecar${m.waitFor.length === 1 ? '' : 's'}`, machine: payload, after: waitIds, waitFor: m.waitFor });
+    acts.add({ kind: 'start', resource: { type: 'machine', name: m.name }, cause: 'new machine', implicit: true, machine: { desired: m } });
+    copyAll('copy in after start');
+    return undefined;
+  }
+  if (!inv?.resources[m.name]) {
+    acts.add({ kind: 'adopt', resource: { type: 'machine', name: m.name }, cause: 'labelled as ours, missing from the inventory', adopt: { type: 'machine', role: 'agent', specHash: o.labels[L.specHash] } });
+  }
+  let recreate: string | undefined;
+  let verifyHash: string | undefined;
+  if (deferred && res.missing.length === 0) {
+    recreate = 'if its sidecar addresses or ports change in this pass';
+    verifyHash = o.labels[L.specHash] ?? '';
+  } else if (hash && o.labels[L.specHash] !== hash) {
+    recreate = describeConfigChange(inv?.resources[m.name]?.applied, config!);
+  }
+  if (recreate) {
+    acts.add({ kind: 'recreate', resource: { type: 'machine', name: m.name }, cause: recreate, machine: { ...payload, verifyHash }, after: waitIds, waitFor: m.waitFor });
+    acts.add({ kind: 'start', resource: { type: 'machine', name: m.name }, cause: 'recreated', implicit: true, machine: { desired: m } });
+    copyAll('copy in after recreate');
+    return undefined;
+  }
+  if (o.state !== 'running') {
+    // A stopped, crashed (stale pid) or unreachable machine: stop (kills a zombie), then start.
+    const how = o.state === 'stopped' && o.stalePid ? 'found stopped with a stale pid (crashed)' : `found ${o.rawState}`;
+    acts.add({ kind: 'restart', resource: { type: 'machine', name: m.name }, cause: how, after: waitIds, machine: { desired: m } });
+  }
+  const delivered = inv?.delivered[m.name] ?? {};
+  const execs = new Map<string, { cmd: string[]; files: DesiredFile[] }>();
+  let restart: DesiredFile[] | undefined;
+  for (const f of m.files) {
+    if (delivered[f.path] === f.hash) continue;
+    const then = f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
+    acts.add({ kind: 'rewrite-file', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: `content changed: copy in${then}`, file: f, intoMachine: m.name, delivers: f.onChange.type === 'recreate' ? [f] : undefined });
+    if (f.onChange.type === 'exec') {
+      const key = JSON.stringify(f.onChange.command);
+      execs.set(key, { cmd: f.onChange.command, files: [...(execs.get(key)?.files ?? []), f] });
+    } else if (f.onChange.type === 'restart') restart = [...(restart ?? []), f];
+  }
+  if (restart) {
+    acts.add({ kind: 'restart', resource: { type: 'machine', name: m.name }, cause: `${restart.map((f) => f.path).join(', ')} changed`, delivers: [...restart, ...[...execs.values()].flatMap((e) => e.files)], machine: { desired: m } });
+  } else {
+    for (const e of execs.values()) acts.add({ kind: 'exec', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files });
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import type { BottleDoc, FileSpec } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
 import { sha256 } from '../state/fsutil.js';
-import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
+import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
 
@@ -43,8 +43,90 @@ function renderFiles(files: FileSpec[], unit: string, container: string, paths: 
   }));
 }
 
-/** A bottle document -> its desired docker resource graph. Pure, apart from path arithmetic. */
+/** A bottle document -> its desired resource graph. Pure, apart from path arithmetic. */
 export function renderBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
+  return doc.spec.backend === 'smolvm' ? renderSmolvmBottle(doc, ctx) : renderDockerBottle(doc, ctx);
+}
+
+/**
+ * smolvm topology: an ordinary bridge with a name-derived /24, sidecars pinned (first at .2,
+ * set by the planner once the subnet is known) and published on the host, and the agent as a
+ * machine that may reach exactly its sidecars.
+ */
+function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
+  const { prefix, instance, paths } = ctx;
+  const b = doc.metadata.name;
+  const spec = doc.spec;
+  const user = doc.metadata.labels;
+  const netName = names.bottleNetwork(prefix, b);
+  const containers: DesiredContainer[] = spec.sidecars.map((s) => {
+    const name = names.sidecar(prefix, b, s.name);
+    const placeholders = placeholdersIn(s.env);
+    return {
+      type: 'container',
+      name,
+      role: 'sidecar',
+      component: s.name,
+      image: s.image,
+      command: s.command,
+      env: s.env,
+      secretEnv: s.secretEnv,
+      init: s.init,
+      healthcheck: s.healthcheck,
+      ports: s.ports,
+      primary: { network: netName, aliases: s.aliases, ip: s.ip },
+      managedExtras: [],
+      externalNetworks: [],
+      files: renderFiles(s.files, b, name, paths),
+      labels: ownershipLabels(instance, 'bottle', b, 'sidecar', s.name, user),
+      waitFor: [...new Set(placeholders.map((p) => names.sidecar(prefix, b, p.sidecar)))].filter((n) => n !== name),
+      placeholders,
+    };
+  });
+  const a = spec.agent;
+  const machineName = names.agent(prefix, b);
+  const machine: DesiredMachine = {
+    type: 'machine',
+    name: machineName,
+    image: a.image,
+    from: a.fromPath ?? a.from,
+    command: a.command,
+    env: a.env,
+    secretEnv: a.secretEnv,
+    cpus: a.resources?.cpus,
+    memMiB: a.resources?.memoryMiB,
+    labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
+    files: renderFiles(a.files, b, machineName, paths),
+    waitFor: containers.map((c) => c.name),
+    placeholders: placeholdersIn(a.env),
+  };
+  return {
+    unit: b,
+    kind: 'bottle',
+    name: b,
+    origin: doc.origin,
+    backend: 'smolvm',
+    suspend: spec.suspend,
+    networks: [
+      {
+        type: 'network',
+        name: netName,
+        role: 'network',
+        internal: false,
+        options: {},
+        labels: ownershipLabels(instance, 'bottle', b, 'network', undefined, user),
+        fixedSubnet: spec.network.subnet,
+        allocPrefix: 24,
+        deriveFrom: b,
+      },
+    ],
+    containers,
+    machine,
+    uses: spec.uses,
+  };
+}
+
+function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
   const { prefix, instance, paths } = ctx;
   const b = doc.metadata.name;
   const spec = doc.spec;

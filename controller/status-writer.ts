@@ -1,4 +1,4 @@
-import type { DockerSnapshot } from '../resources/docker.js';
+import type { Observed } from './plan.js';
 import type { LoadResult } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
 import { writeStatus, type Condition, type ResourceStatus } from '../state/status.js';
@@ -9,7 +9,7 @@ import type { UnitPlan } from './plan-types.js';
 type Cond = Omit<Condition, 'lastTransitionTime'>;
 
 /** Per-resource health of a declared unit, from one snapshot. */
-export function resourceHealth(u: UnitPlan, snap: DockerSnapshot, instance: string): ResourceStatus[] {
+export function resourceHealth(u: UnitPlan, snap: Observed, instance: string): ResourceStatus[] {
   const d = u.desired;
   if (!d) return [];
   const out: ResourceStatus[] = [];
@@ -30,6 +30,14 @@ export function resourceHealth(u: UnitPlan, snap: DockerSnapshot, instance: stri
     else if (o.health === 'starting' || o.health === 'unhealthy' || o.health === 'healthy') out.push({ type: 'container', name: c.name, health: o.health });
     else out.push({ type: 'container', name: c.name, health: 'running' });
   }
+  if (d.machine) {
+    const m = d.machine;
+    const o = snap.machines?.find((x) => x.name === m.name && isOurs(x.labels, instance));
+    const want = u.actions.find((a) => a.machine?.hash && a.resource.name === m.name)?.machine?.hash;
+    if (!o) out.push({ type: 'machine', name: m.name, health: 'missing' });
+    else if (want && o.labels[L.specHash] !== want) out.push({ type: 'machine', name: m.name, health: 'drifted', detail: 'spec hash differs' });
+    else out.push({ type: 'machine', name: m.name, health: o.state === 'running' ? 'running' : 'stopped', detail: o.state === 'running' ? undefined : o.rawState });
+  }
   return out;
 }
 
@@ -37,7 +45,7 @@ export async function writeUnitStatus(
   paths: StatePaths,
   u: UnitPlan,
   r: UnitResult,
-  snap: DockerSnapshot,
+  snap: Observed,
   load: LoadResult,
   instance: string,
 ): Promise<void> {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -59,6 +60,26 @@ export function allocate(pool: string, prefix: number, used: string[]): string |
   const end = start + 2 ** (32 - p[1]);
   for (let n = start; n + size <= end; n += size) {
     const cand = `${fromInt(n)}/${prefix}`;
+    if (!used.some((u) => overlaps(u, cand))) return cand;
+  }
+  return undefined;
+}
+
+/** The n-th address of a subnet (1 = gateway, 2 = first sidecar in the smolvm topology). */
+export function hostAddress(subnet: string, n: number): string {
+  return fromInt(toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4) + n);
+}
+
+/**
+ * smolvm topology: `192.168.X.0/24` with X from a stable hash of the bottle name, skipping 17
+ * (a common Docker default) and anything in use; the caller records the result so it never moves.
+ */
+export function deriveSubnet(name: string, used: string[]): string | undefined {
+  const start = crypto.createHash('sha256').update(name).digest().readUInt16BE(0) % 254;
+  for (let i = 0; i < 254; i++) {
+    const x = ((start + i) % 254) + 1;
+    if (x === 17) continue;
+    const cand = `192.168.${x}.0/24`;
     if (!used.some((u) => overlaps(u, cand))) return cand;
   }
   return undefined;
