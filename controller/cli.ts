@@ -51,6 +51,7 @@ interface CommonFlags {
   resync: string;
   metricsAddr?: string;
   shutdownTimeout: string;
+  smolvmPoll: string;
 }
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
@@ -229,6 +230,22 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
     }, wait);
   };
   scheduleResync();
+  // smolvm has no event stream: poll `machine ls --json` for machines that stopped or vanished.
+  const pollMs = parseDuration(f.smolvmPoll);
+  const poll = setInterval(async () => {
+    if (!controller.machineUnits.size || !o.smolvm) return;
+    try {
+      const seen = new Map((await o.smolvm.list()).map((m) => [m.name, m.state] as const));
+      for (const [machine, unit] of controller.machineUnits) {
+        if (seen.get(machine) !== 'running') {
+          log.debug({ bottle: unit, machine, state: seen.get(machine) ?? 'missing' }, 'drift');
+          controller.drift(unit);
+        }
+      }
+    } catch (e) {
+      log.debug({ err: { message: (e as Error).message } }, 'smolvm poll failed');
+    }
+  }, pollMs);
   if (metrics) {
     const addr = await metrics.listen(f.metricsAddr!, () => events.connected && Date.now() - lastTick < resyncMs * 3);
     log.info({ addr }, 'serving /metrics and /healthz');
@@ -247,6 +264,7 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
   process.once('SIGINT', hurry);
   log.info({ signal }, 'shutting down: finishing the step in flight; bottles keep running');
   clearTimeout(resyncTimer!);
+  clearInterval(poll);
   events.stop();
   await files.stop();
   metrics?.close();
@@ -341,7 +359,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--retries <n>', 'with --once: retries of a failing bottle (backoff 1s, 2s, ...)', '2')
       .option('--resync <duration>', 'watch mode: full resync period (with jitter)', '60s')
       .option('--metrics-addr <host:port>', 'watch mode: serve Prometheus /metrics and /healthz')
-      .option('--shutdown-timeout <duration>', 'watch mode: bound on finishing in-flight work at SIGTERM', '30s'),
+      .option('--shutdown-timeout <duration>', 'watch mode: bound on finishing in-flight work at SIGTERM', '30s')
+      .option('--smolvm-poll <duration>', 'watch mode: how often smolvm machines are checked (smolvm has no events)', '15s'),
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
   common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {

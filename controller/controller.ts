@@ -211,7 +211,11 @@ export class Controller {
   }
   private networkUsers = new Map<string, Set<string>>();
 
+  /** smolvm machines of declared bottles: machine name -> bottle (for the machine poll). */
+  readonly machineUnits = new Map<string, string>();
+
   private learnNetworks(r: PassResult): void {
+    for (const u of r.plan.units) if (u.desired?.machine) this.machineUnits.set(u.desired.machine.name, u.unit);
     const add = (net: string, unit: string) => {
       const s = this.networkUsers.get(net) ?? new Set<string>();
       this.networkUsers.set(net, s.add(unit));

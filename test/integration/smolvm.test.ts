@@ -204,3 +204,25 @@ describe('smolvm backend (fake smolvm)', () => {
     assert.ok(!everything.includes(SECRET));
   });
 });
+
+test('watch mode heals a crashed machine through the smolvm poll (no events, no resync)', async () => {
+  const { Daemon, eventually } = await import('../helpers/harness.js');
+  const w = await new World('vmpoll').setup();
+  const data = makeDataDir();
+  const env = { SMOLVM_DATA_DIR: data, BOTTLED_TEST_VM_TOKEN: SECRET };
+  const state = () => (JSON.parse(execFileSync(FAKE_SMOLVM, ['machine', 'ls', '--json'], { env: { ...process.env, ...env } }).toString()) as { name: string; state: string }[]).find((m) => m.name === w.name_('pv'))?.state;
+  const d = new Daemon(w, ['--smolvm', FAKE_SMOLVM, '--resync', '1h', '--smolvm-poll', '1s'], env);
+  try {
+    await w.write('pv.yaml', spec('pv', { subnet: '192.168.232.0/24' }));
+    await d.start();
+    await eventually(async () => state() === 'running', 'machine running');
+    crashMachine(data, w.name_('pv'));
+    assert.notEqual(state(), 'running');
+    await eventually(async () => state() === 'running', 'machine healed by the poll');
+    assert.ok(!d.logs.some((l) => l.msg === 'resync'));
+  } finally {
+    await d.stop('SIGKILL');
+    await w.cleanup();
+    await fs.rm(data, { recursive: true, force: true });
+  }
+});
