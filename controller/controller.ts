@@ -10,20 +10,16 @@ import { sha256 } from '../state/fsutil.js';
 import { readStatus, writeStatus } from '../state/status.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
 import { observeAndPlan, runPass, type PassOptions, type PassResult } from './pass.js';
-import type { UnitPlan } from './plan-types.js';
+import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
 
-/** Hold reasons that a retry cannot fix: the bottle waits for its input to change. */
-const STALLED = new Set(['InvalidSpec', 'NameCollision', 'SecretMissing', 'UnsupportedBackend', 'SharedSidecarUnavailable', 'SubnetUnavailable']);
-/** Holds that are deliberate: nothing to retry, nothing failed. */
-const HELD = new Set(['Suspended', 'EmptySource']);
 
 export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
   if (u.state === 'held') {
     const h = u.held!;
-    if (STALLED.has(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
-    if (HELD.has(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
+    if (STALLED_REASONS.has(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
+    if (QUIET_HOLDS.has(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
     return { kind: 'failed', reason: h.reason, error: h.message }; // ImageMissing, NetworkMissing, ...
   }
   if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
@@ -35,9 +31,13 @@ export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
 /** What identifies a unit's input: its document, or its diagnostics when it is invalid. */
 export function fingerprints(load: LoadResult): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [name, doc] of load.bottles) out.set(name, sha256(stringify({ m: doc.metadata, s: doc.spec, f: doc.origin.file }) ?? ''));
+  const doc = (d: { metadata: unknown; spec: unknown; origin: { file: string } }) => sha256(stringify({ m: d.metadata, s: d.spec, f: d.origin.file }) ?? '');
+  for (const [name, d] of load.shared) out.set(`shared.${name}`, doc(d));
+  // A bottle's input includes the shared sidecars it uses: declaring one un-stalls its users.
+  for (const [name, d] of load.bottles) out.set(name, sha256(doc(d) + d.spec.uses.map((u) => out.get(`shared.${u}`) ?? 'missing').join(',')));
   for (const [key, diags] of load.held) {
-    if (key.startsWith('Bottle/')) out.set(key.slice(7), 'invalid:' + sha256(stringify(diags) ?? ''));
+    const unit = key.startsWith('SharedSidecar/') ? `shared.${key.slice('SharedSidecar/'.length)}` : key.slice('Bottle/'.length);
+    out.set(unit, 'invalid:' + sha256(stringify(diags) ?? ''));
   }
   return out;
 }

@@ -85,8 +85,9 @@ export interface DesiredMachine {
 }
 
 export interface DesiredUnit {
+  /** Bottle name, or `shared.<name>` for a SharedSidecar. */
   unit: string;
-  kind: 'bottle';
+  kind: 'bottle' | 'shared';
   name: string;
   origin: Origin;
   backend: 'docker' | 'smolvm';
@@ -96,6 +97,8 @@ export interface DesiredUnit {
   /** smolvm backend: the agent runs as this machine (and `containers` holds only sidecars). */
   machine?: DesiredMachine;
   uses: string[];
+  /** SharedSidecar: the DNS name it answers to on every bottle network it joins. */
+  alias?: string;
 }
 
 export type { FileSpec };

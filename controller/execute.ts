@@ -151,6 +151,8 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
       return 'done';
     }
     case 'connect': {
+      await waitReady(a.waitFor ?? [], ctx);
+      if (a.replaceStale) await docker.disconnect(a.endpoint!.network, name).catch(() => {});
       try {
         await docker.connect(a.endpoint!.network, name, a.endpoint!);
       } catch (e) {

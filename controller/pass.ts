@@ -17,8 +17,8 @@ import type { StatePaths } from '../state/paths.js';
 import type { DesiredUnit } from './desired.js';
 import { executeUnit, type ExecContext, type UnitResult } from './execute.js';
 import { plan, type Observed, type PlanOptions } from './plan.js';
-import type { Plan } from './plan-types.js';
-import { renderBottle } from './render.js';
+import type { Plan, UnitPlan } from './plan-types.js';
+import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
 
 export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
@@ -68,9 +68,9 @@ export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts:
   const snapshot: Observed = docked;
   const secrets = await Secrets.load({ secretsFile: o.secretsFile, key: await hashKey(o.paths.hashKey, opts.createKey) });
   const desired = new Map<string, DesiredUnit>();
-  for (const doc of load.bottles.values()) {
-    desired.set(doc.metadata.name, renderBottle(doc, { prefix: o.prefix, instance: o.instance, paths: o.paths }));
-  }
+  const rctx = { prefix: o.prefix, instance: o.instance, paths: o.paths };
+  for (const doc of load.bottles.values()) desired.set(doc.metadata.name, renderBottle(doc, rctx));
+  for (const doc of load.shared.values()) desired.set(sharedUnit(doc.metadata.name), renderShared(doc, rctx));
   const wantsMachines =
     [...desired.values()].some((d) => d.machine) ||
     [...inventories.values()].some((inv) => Object.values(inv.resources).some((r) => r.type === 'machine'));
@@ -131,17 +131,21 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     afterStep: hooks.afterStep,
   };
   const limit = hooks.limit ?? pLimit(o.concurrency);
-  const results = await Promise.all(
-    obs.plan.units.map((u) =>
-      limit(async (): Promise<UnitResult> => {
-        if (u.state === 'held') {
-          return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
-        }
-        if (!u.actions.length) return { unit: u.unit, ok: true, executed: 0 };
-        return executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
-      }),
-    ),
-  );
+  const run = (u: UnitPlan) =>
+    limit(async (): Promise<UnitResult> => {
+      if (u.state === 'held') {
+        return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
+      }
+      if (!u.actions.length) return { unit: u.unit, ok: true, executed: 0 };
+      return executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
+    });
+  // Shared sidecars first: bottles connect to them, and must never hold every slot while waiting.
+  const byUnit = new Map<string, UnitResult>();
+  for (const phase of ['shared', 'bottle'] as const) {
+    const units = obs.plan.units.filter((u) => u.kind === phase);
+    (await Promise.all(units.map(run))).forEach((r) => byUnit.set(r.unit, r));
+  }
+  const results = obs.plan.units.map((u) => byUnit.get(u.unit)!);
   // Status from what runs after the pass: one more snapshot, only when something changed.
   const changed = results.some((r) => r.executed > 0);
   let after: Observed = obs.snapshot;

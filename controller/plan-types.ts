@@ -37,6 +37,8 @@ export interface Action {
   /** A file copied into this machine (`machine cp`) rather than bind-mounted. */
   intoMachine?: string;
   endpoint?: Endpoint;
+  /** Connect: first disconnect a stale endpoint of the same network (a hard-killed run can leave one). */
+  replaceStale?: boolean;
   /** Disconnect: the network; remove of a container: its role, for ordering. */
   networkName?: string;
   file?: DesiredFile;
@@ -65,7 +67,7 @@ export interface Hold {
 
 export interface UnitPlan {
   unit: string;
-  kind: 'bottle';
+  kind: 'bottle' | 'shared';
   name: string;
   source?: string;
   revision?: string;
@@ -86,3 +88,17 @@ export interface Plan {
   /** Why nothing is pruned this pass, when a guard applies. */
   pruneGuard?: string;
 }
+
+/** Hold reasons that a retry cannot fix: the unit waits for its input to change (Stalled). */
+export const STALLED_REASONS: ReadonlySet<string> = new Set([
+  'InvalidSpec',
+  'NameCollision',
+  'SecretMissing',
+  'SmolvmUnavailable',
+  'SharedSidecarMissing',
+  'SubnetUnavailable',
+  'ArtifactMissing',
+]);
+
+/** Deliberate holds: nothing failed, nothing to retry. */
+export const QUIET_HOLDS: ReadonlySet<string> = new Set(['Suspended', 'EmptySource']);

@@ -56,10 +56,11 @@ export function plan(input: PlanInput): Plan {
 
   // Every unit this instance knows of: declared, in an inventory, or labelled on a resource.
   const known = new Set<string>([...desired.keys(), ...inventories.keys()]);
-  for (const r of [...snapshot.networks, ...snapshot.containers]) {
-    if (isOurs(r.labels, opts.instance) && r.labels[L.kind] === 'bottle' && r.labels[L.bottle]) known.add(r.labels[L.bottle]!);
+  for (const r of [...snapshot.networks, ...snapshot.containers, ...(snapshot.machines ?? [])]) {
+    const u = isOurs(r.labels, opts.instance) ? unitOfLabels(r.labels) : undefined;
+    if (u) known.add(u);
   }
-  for (const key of load.held.keys()) if (key.startsWith('Bottle/')) known.add(key.slice('Bottle/'.length));
+  for (const key of load.held.keys()) known.add(key.startsWith('SharedSidecar/') ? `shared.${key.slice('SharedSidecar/'.length)}` : key.slice('Bottle/'.length));
 
   const subnets = allocateSubnets(input);
   const claims = nameClaims(input);
@@ -74,7 +75,7 @@ export function plan(input: PlanInput): Plan {
     if (input.include && !input.include(unit)) continue;
     const d = desired.get(unit);
     const inv = inventories.get(unit);
-    const heldDiags = load.held.get(`Bottle/${unit}`);
+    const heldDiags = load.held.get(unit.startsWith('shared.') ? `SharedSidecar/${unit.slice(7)}` : `Bottle/${unit}`);
     if (heldDiags) {
       units.push(heldUnit(unit, inv, {
         reason: 'InvalidSpec',
@@ -105,11 +106,34 @@ export function plan(input: PlanInput): Plan {
   return { units, pruneGuard };
 }
 
+/** Labels that make a resource part of this unit (a bottle, or `shared.<name>`). */
+function ownedBy(unit: string, instance: string): (labels: Record<string, string>) => boolean {
+  const shared = unit.startsWith('shared.');
+  const kind = shared ? 'shared' : 'bottle';
+  const name = shared ? unit.slice('shared.'.length) : unit;
+  return (labels) => isOurs(labels, instance) && labels[L.kind] === kind && labels[L.bottle] === name;
+}
+
+function unitOfLabels(labels: Record<string, string>): string | undefined {
+  const name = labels[L.bottle];
+  if (!name) return undefined;
+  if (labels[L.kind] === 'shared') return `shared.${name}`;
+  return labels[L.kind] === 'bottle' ? name : undefined;
+}
+
+function unitKind(unit: string): 'bottle' | 'shared' {
+  return unit.startsWith('shared.') ? 'shared' : 'bottle';
+}
+
+function unitName(unit: string): string {
+  return unit.startsWith('shared.') ? unit.slice('shared.'.length) : unit;
+}
+
 function heldUnit(unit: string, inv: Inventory | undefined, held: Hold, d?: DesiredUnit): UnitPlan {
   return {
     unit,
-    kind: 'bottle',
-    name: unit,
+    kind: unitKind(unit),
+    name: unitName(unit),
     source: d?.origin.file ?? inv?.source?.file,
     revision: d?.origin.revision ?? inv?.source?.revision,
     state: 'held',
@@ -147,8 +171,7 @@ function planRemoval(
   netsByName: Map<string, ObservedNetwork[]>,
 ): UnitPlan {
   const { opts, snapshot } = input;
-  const mine = (labels: Record<string, string>) =>
-    isOurs(labels, opts.instance) && labels[L.kind] === 'bottle' && labels[L.bottle] === unit;
+  const mine = ownedBy(unit, opts.instance);
   const containers = snapshot.containers.filter((c) => mine(c.labels));
   // Inventory entries whose resource still exists under that name and is ours.
   for (const [name, r] of Object.entries(inv?.resources ?? {})) {
@@ -163,22 +186,34 @@ function planRemoval(
   }
   const acts = new ActionList();
   const ctrIds: number[] = [];
+  const cause = unitKind(unit) === 'shared' ? 'SharedSidecar no longer declared' : 'bottle no longer declared';
+  // Shared sidecars are never stopped by a bottle: they leave its networks. A removed shared
+  // sidecar first leaves every bottle network it joined.
+  const ownNets = new Set(networks.map((n) => n.name));
+  for (const c of snapshot.containers) {
+    if (!isOurs(c.labels, opts.instance) || c.labels[L.kind] !== 'shared') continue;
+    const own = containers.includes(c);
+    for (const net of Object.keys(c.networks).sort()) {
+      if (own ? ownNets.has(net) : !ownNets.has(net)) continue;
+      ctrIds.push(acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: own ? `leaves ${net} before it is removed` : `${unit} no longer declared`, networkName: net }).id);
+    }
+  }
   // The machine goes first: it is what uses the sidecars.
   for (const m of snapshot.machines ?? []) {
-    if (m.hasLabels && mine(m.labels)) ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'machine', name: m.name }, cause: 'bottle no longer declared' }).id);
+    if (m.hasLabels && mine(m.labels)) ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'machine', name: m.name }, cause }).id);
   }
   const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {
-    ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: 'bottle no longer declared' }).id);
+    ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause }).id);
   }
   const roleOrderN = (n: ObservedNetwork) => (n.labels[L.role] === 'network' ? 1 : 0);
   for (const n of [...networks].sort((a, b) => roleOrderN(a) - roleOrderN(b) || a.name.localeCompare(b.name))) {
-    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'bottle no longer declared', after: ctrIds });
+    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause, after: ctrIds });
   }
   return {
     unit,
-    kind: 'bottle',
-    name: unit,
+    kind: unitKind(unit),
+    name: unitName(unit),
     source: inv?.source?.file,
     revision: inv?.source?.revision,
     state: 'removed',
@@ -315,7 +350,7 @@ function planUnit(
   const { opts, snapshot } = input;
   const base: UnitPlan = {
     unit: d.unit,
-    kind: 'bottle',
+    kind: d.kind,
     name: d.name,
     source: d.origin.file,
     revision: d.origin.revision,
@@ -328,10 +363,10 @@ function planUnit(
 
   if (d.suspend) return hold('Suspended', 'spec.suspend is true: nothing of this bottle is touched', false);
   if (d.machine && !snapshot.machines) return hold('SmolvmUnavailable', snapshot.machineError ?? 'smolvm machines could not be listed');
-  if (d.uses.length) return hold('SharedSidecarUnavailable', `uses ${d.uses.join(', ')}: SharedSidecar is not available in this build`);
+  const missingShared = d.uses.filter((n) => !input.desired.has(`shared.${n}`));
+  if (missingShared.length) return hold('SharedSidecarMissing', `uses ${missingShared.join(', ')}, which no SharedSidecar document declares: not applied (its running resources are left alone)`);
 
-  const mine = (labels: Record<string, string>) =>
-    isOurs(labels, opts.instance) && labels[L.kind] === 'bottle' && labels[L.bottle] === d.unit;
+  const mine = ownedBy(d.unit, opts.instance);
 
   // Collisions first: a foreign resource with one of our names blocks the bottle, untouched.
   for (const n of d.networks) {
@@ -391,6 +426,9 @@ function planUnit(
       netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload }).id);
     }
   }
+
+  // Shared sidecars join the bottle network before anything of the bottle runs; those no longer used leave.
+  if (d.kind === 'bottle') planSharedAttachments(acts, d, input, ctrsByName, netIds);
 
   // Containers of this bottle that are no longer declared go before anything new needs their address.
   const desiredNames = new Set(d.containers.map((c) => c.name));
@@ -489,6 +527,18 @@ function planUnit(
       const how = o.state === 'exited' ? `found exited, code ${o.exitCode ?? '?'}` : `found ${o.state}`;
       acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: how, waitFor, after: waitIds });
       changing.add(c.name);
+    }
+  }
+
+  // A (re)created shared sidecar rejoins, in this pass, every bottle network that uses it.
+  if (d.kind === 'shared') {
+    const c = d.containers[0]!;
+    if (changing.has(c.name)) {
+      for (const b of [...input.desired.values()].filter((x) => x.kind === 'bottle' && x.uses.includes(d.name)).sort((x, y) => x.unit.localeCompare(y.unit))) {
+        const net = b.networks[0]!.name;
+        if (!netsByName.has(net)) continue; // a new bottle connects it itself
+        acts.add({ kind: 'connect', resource: { type: 'container', name: c.name }, cause: `rejoins ${net} as ${d.alias} (used by ${b.name})`, endpoint: { network: net, aliases: [d.alias ?? d.name] }, replaceStale: true });
+      }
     }
   }
 
@@ -689,4 +739,30 @@ function planMachine(
     for (const e of execs.values()) acts.add({ kind: 'exec', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files });
   }
   return undefined;
+}
+
+/** Connect the shared sidecars a bottle uses to its network (under their alias); disconnect the rest. */
+function planSharedAttachments(acts: ActionList, d: DesiredUnit, input: PlanInput, ctrsByName: Map<string, ObservedContainer>, netIds: number[]): void {
+  const net = d.networks[0]!.name;
+  const used = new Set<string>();
+  for (const n of d.uses) {
+    const s = input.desired.get(`shared.${n}`)!;
+    const c = s.containers[0]!;
+    used.add(c.name);
+    const o = ctrsByName.get(c.name);
+    if (o?.networks[net]) continue;
+    acts.add({
+      kind: 'connect',
+      resource: { type: 'container', name: c.name },
+      cause: `shared sidecar joins ${net} as ${s.alias}`,
+      endpoint: { network: net, aliases: [s.alias ?? s.name] },
+      replaceStale: true,
+      waitFor: [c.name],
+      after: netIds,
+    });
+  }
+  for (const o of ctrsByName.values()) {
+    if (!isOurs(o.labels, input.opts.instance) || o.labels[L.kind] !== 'shared' || used.has(o.name) || !o.networks[net]) continue;
+    acts.add({ kind: 'disconnect', resource: { type: 'container', name: o.name }, cause: `${d.name} no longer uses ${o.labels[L.bottle]}`, networkName: net });
+  }
 }

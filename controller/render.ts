@@ -1,4 +1,4 @@
-import type { BottleDoc, FileSpec } from '../specs/model.js';
+import type { BottleDoc, FileSpec, SharedSidecarDoc } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
@@ -219,5 +219,63 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     networks,
     containers,
     uses: spec.uses,
+  };
+}
+
+/** State-dir and status key of a SharedSidecar: dots never occur in names, so no clash with a bottle. */
+export function sharedUnit(name: string): string {
+  return `shared.${name}`;
+}
+
+/** A SharedSidecar: one long-lived container on its own network, joined to the bottles that use it. */
+export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): DesiredUnit {
+  const { prefix, instance, paths } = ctx;
+  const n = doc.metadata.name;
+  const s = doc.spec;
+  const unit = sharedUnit(n);
+  const user = doc.metadata.labels;
+  const netName = names.sharedNetwork(prefix, n);
+  const name = names.shared(prefix, n);
+  return {
+    unit,
+    kind: 'shared',
+    name: n,
+    origin: doc.origin,
+    backend: 'docker',
+    suspend: false,
+    alias: s.alias,
+    networks: [
+      {
+        type: 'network',
+        name: netName,
+        role: 'network',
+        internal: false,
+        options: {},
+        labels: ownershipLabels(instance, 'shared', n, 'network', undefined, user),
+        allocPrefix: prefixFor(1),
+      },
+    ],
+    containers: [
+      {
+        type: 'container',
+        name,
+        role: 'shared',
+        image: s.image,
+        command: s.command,
+        env: s.env,
+        secretEnv: s.secretEnv,
+        init: s.init,
+        healthcheck: s.healthcheck,
+        ports: s.ports,
+        primary: { network: netName, aliases: [s.alias] },
+        managedExtras: [],
+        externalNetworks: [],
+        files: renderFiles(s.files, unit, name, paths),
+        labels: ownershipLabels(instance, 'shared', n, 'shared', undefined, user),
+        waitFor: [],
+        placeholders: [],
+      },
+    ],
+    uses: [],
   };
 }

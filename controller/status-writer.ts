@@ -4,7 +4,7 @@ import type { StatePaths } from '../state/paths.js';
 import { writeStatus, type Condition, type ResourceStatus } from '../state/status.js';
 import type { UnitResult } from './execute.js';
 import { L, isOurs } from './labels.js';
-import type { UnitPlan } from './plan-types.js';
+import { STALLED_REASONS, type UnitPlan } from './plan-types.js';
 
 type Cond = Omit<Condition, 'lastTransitionTime'>;
 
@@ -53,10 +53,9 @@ export async function writeUnitStatus(
   const resources = resourceHealth(u, snap, instance);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
   const conditions: Cond[] = [];
-  const stalledReasons = new Set(['InvalidSpec', 'NameCollision', 'SecretMissing', 'UnsupportedBackend', 'SharedSidecarUnavailable', 'SubnetUnavailable']);
   if (u.state === 'held') {
     const h = u.held!;
-    const stalled = stalledReasons.has(h.reason);
+    const stalled = STALLED_REASONS.has(h.reason);
     conditions.push({ type: 'Ready', status: h.reason === 'Suspended' ? 'Unknown' : 'False', reason: h.reason, message: h.message });
     conditions.push({ type: 'Reconciling', status: 'False', reason: h.reason, message: stalled ? 'waiting for its input to change' : h.message });
     conditions.push({ type: 'Stalled', status: stalled ? 'True' : 'False', reason: h.reason, message: h.message });
@@ -77,7 +76,7 @@ export async function writeUnitStatus(
   }
   await writeStatus(paths, {
     unit: u.unit,
-    kind: 'bottle',
+    kind: u.kind,
     source: u.source,
     observedSpecHash: u.specHash,
     observedRevision: u.revision ?? load.revision,
