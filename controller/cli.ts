@@ -8,6 +8,7 @@ import { specJsonSchema } from '../specs/json-schema.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
+import { GitSource, gitRefPaths, resolveRef } from '../specs/git-source.js';
 import { EventLog } from '../state/events.js';
 import { acquireLock, LockHeldError } from '../state/lock.js';
 import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
@@ -30,6 +31,10 @@ class UsageError extends Error {}
 
 interface CommonFlags {
   dir: string;
+  git?: string;
+  ref: string;
+  subdir: string;
+  maxDeletions?: string;
   stateDir?: string;
   instance: string;
   prefix: string;
@@ -59,6 +64,10 @@ const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 function common(cmd: Command): Command {
   return cmd
     .option('--dir <dir>', 'bottles directory', './bottles.d')
+    .option('--git <repo>', 'read specs from a committed git revision of this repository (bare or not) instead of --dir')
+    .option('--ref <ref>', 'with --git: the revision to apply', 'HEAD')
+    .option('--subdir <path>', 'with --git: where the specs are in the tree', 'bottles.d')
+    .option('--max-deletions <n>', "a pass that would remove more bottles than this removes none ('unlimited' to disable; default 20 with --once, 3 in watch mode)")
     .option('--state-dir <dir>', 'state directory (default $XDG_STATE_HOME/bottled or ~/.local/state/bottled)')
     .option('--instance <id>', 'instance id: only resources labelled with it are ever changed', 'default')
     .option('--prefix <prefix>', 'resource name prefix', 'bottle')
@@ -82,10 +91,21 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   if (poolErr) throw new UsageError(poolErr);
   const concurrency = Number(f.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency ${f.concurrency}: a whole number >= 1`);
-  const dir = path.resolve(f.dir);
-  if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
+  const maxDeletions = parseMaxDeletions(f);
+  let openSource: PassOptions['openSource'];
+  if (f.git) {
+    if (f.allowOutside) throw new UsageError('--allow-outside does not apply to --git: a revision has no directory on disk');
+    const repo = path.resolve(f.git);
+    openSource = () => GitSource.open({ repo, ref: f.ref, subdir: f.subdir });
+  } else {
+    const dir = path.resolve(f.dir);
+    if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
+    const source = new DirSource(dir);
+    openSource = async () => source;
+  }
   return {
-    source: new DirSource(dir),
+    openSource,
+    maxDeletions,
     smolvm: new SmolvmDriver({ bin: f.smolvm }),
     paths,
     prefix: f.prefix,
@@ -100,6 +120,19 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     stopTimeoutSec: 10,
     dryRun: !!f.dryRun,
   };
+}
+
+/**
+ * Defaults: watch mode acts unattended on every file event (a `git checkout` of the wrong branch,
+ * an `rm` in the wrong directory), so it removes at most 3 bottles a pass; `--once` runs after a
+ * deliberate change (cron, a merge hook, a human after `plan`), so it allows 20.
+ */
+function parseMaxDeletions(f: CommonFlags): number {
+  if (f.maxDeletions === undefined) return 20; // watch mode lowers it to 3 (cmdReconcile)
+  if (f.maxDeletions === 'unlimited') return Infinity;
+  const n = Number(f.maxDeletions);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--max-deletions ${f.maxDeletions}: a whole number >= 0, or 'unlimited'`);
+  return n;
 }
 
 function statePaths(f: CommonFlags): StatePaths {
@@ -117,8 +150,8 @@ function color(): boolean {
 }
 
 async function cmdValidate(f: CommonFlags): Promise<number> {
-  const dir = path.resolve(f.dir);
-  const load = await loadSpecs(new DirSource(dir), { allowOutside: !!f.allowOutside });
+  const source = f.git ? await GitSource.open({ repo: path.resolve(f.git), ref: f.ref, subdir: f.subdir }) : new DirSource(path.resolve(f.dir));
+  const load = await loadSpecs(source, { allowOutside: !!f.allowOutside });
   if (f.json) {
     process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
   } else {
@@ -148,6 +181,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   const log = makeLogger(f.logLevel);
   const paths = statePaths(f);
   const o = passOptions(f, paths);
+  if (!f.once && f.maxDeletions === undefined) o.maxDeletions = 3;
   // Reach the engine before touching the state dir: an unreachable engine changes nothing.
   const docker = await connectDocker(f);
   if (f.dryRun) {
@@ -214,8 +248,24 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
       log.debug({ retryInMs }, 'event stream reconnect scheduled');
     },
   });
-  const files = new FileTrigger(path.resolve(f.dir), () => void controller.specsChanged());
+  // Specs change when the directory does, or (--git) when the ref moves to another commit.
+  let lastRevision: string | undefined;
+  const gitMoved = async () => {
+    try {
+      const sha = await resolveRef(path.resolve(f.git!), f.ref);
+      if (sha === lastRevision) return;
+      log.info({ revision: sha, previous: lastRevision }, 'new revision');
+      lastRevision = sha;
+      await controller.specsChanged();
+    } catch (e) {
+      log.error({ err: { message: (e as Error).message } }, 'cannot resolve the ref: nothing changes');
+    }
+  };
+  const files = f.git
+    ? new FileTrigger(await gitRefPaths(path.resolve(f.git)), () => void gitMoved())
+    : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged());
   await controller.startWatching();
+  if (f.git) lastRevision = controller.lastLoad?.revision;
   events.start();
   await files.start();
   let resyncTimer: NodeJS.Timeout;
@@ -225,6 +275,7 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
     resyncTimer = setTimeout(() => {
       lastTick = Date.now();
       log.debug('resync');
+      if (f.git) void gitMoved(); // the poll half of noticing new commits
       controller.resync();
       scheduleResync();
     }, wait);
@@ -250,7 +301,7 @@ async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: 
     const addr = await metrics.listen(f.metricsAddr!, () => events.connected && Date.now() - lastTick < resyncMs * 3);
     log.info({ addr }, 'serving /metrics and /healthz');
   }
-  log.info({ dir: path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
+  log.info({ source: f.git ? `git:${path.resolve(f.git)}@${f.ref}:${f.subdir}` : path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

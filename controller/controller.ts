@@ -31,7 +31,9 @@ export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
 /** What identifies a unit's input: its document, or its diagnostics when it is invalid. */
 export function fingerprints(load: LoadResult): Map<string, string> {
   const out = new Map<string, string>();
-  const doc = (d: { metadata: unknown; spec: unknown; origin: { file: string } }) => sha256(stringify({ m: d.metadata, s: d.spec, f: d.origin.file }) ?? '');
+  // The revision is part of the input: a new commit gives every bottle a pass (and its status the commit).
+  const doc = (d: { metadata: unknown; spec: unknown; origin: { file: string; revision?: string } }) =>
+    sha256(stringify({ m: d.metadata, s: d.spec, f: d.origin.file, r: d.origin.revision }) ?? '');
   for (const [name, d] of load.shared) out.set(`shared.${name}`, doc(d));
   // A bottle's input includes the shared sidecars it uses: declaring one un-stalls its users.
   for (const [name, d] of load.bottles) out.set(name, sha256(doc(d) + d.spec.uses.map((u) => out.get(`shared.${u}`) ?? 'missing').join(',')));
@@ -158,6 +160,7 @@ export class Controller {
     const st = await readStatus(this.o.pass.paths, unit);
     if (!st || !at) return;
     await writeStatus(this.o.pass.paths, { ...st, nextRetryAt: new Date(at).toISOString(), lastError: error ?? st.lastError });
+
   }
 
   stateCounts(): Record<string, number> {
@@ -178,7 +181,7 @@ export class Controller {
   async specsChanged(): Promise<void> {
     let load: LoadResult;
     try {
-      load = await loadSpecs(this.o.pass.source, { allowOutside: this.o.pass.allowOutside });
+      load = await loadSpecs(await this.o.pass.openSource(), { allowOutside: this.o.pass.allowOutside });
     } catch (e) {
       this.log.error({ err: { message: (e as Error).message } }, 'cannot read the spec source: nothing changes');
       return;

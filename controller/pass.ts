@@ -22,7 +22,10 @@ import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
 
 export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
-  source: SpecSource;
+  /** Opens the spec source for one pass (a git source resolves its ref anew each time). */
+  openSource: () => Promise<SpecSource>;
+  /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
+  maxDeletions: number;
   /** The smolvm driver (`--smolvm PATH`); only run when some bottle has a machine. */
   smolvm?: SmolvmDriver;
   paths: StatePaths;
@@ -61,7 +64,7 @@ export interface PassResult extends Observation {
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
 export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean; include?: (unit: string) => boolean }): Promise<Observation> {
   const [load, docked, inventories] = await Promise.all([
-    loadSpecs(o.source, { allowOutside: o.allowOutside }),
+    o.openSource().then((src) => loadSpecs(src, { allowOutside: o.allowOutside })),
     docker.snapshot(),
     readAllInventories(o.paths),
   ]);
@@ -154,7 +157,13 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     if (obs.snapshot.machines || obs.snapshot.machineError) Object.assign(after, await observeMachines(o.smolvm));
   }
   await Promise.all(
-    obs.plan.units.map((u, i) => writeUnitStatus(o.paths, u, results[i]!, after, obs.load, o.instance)),
+    obs.plan.units.map(async (u, i) => {
+      const changed = await writeUnitStatus(o.paths, u, results[i]!, after, obs.load, o.instance);
+      // A hold that is a failure (collision, deletion guard, ...) is an event when it begins.
+      if (changed && u.state === 'held' && u.held?.failure) {
+        await events.append({ unit: u.unit, reconcileId, action: 'hold', cause: u.held.reason, result: 'failed', error: u.held.message, revision: u.revision ?? obs.load.revision });
+      }
+    }),
   );
   for (const [i, u] of obs.plan.units.entries()) {
     const r = results[i]!;

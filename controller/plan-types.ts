@@ -98,6 +98,7 @@ export const STALLED_REASONS: ReadonlySet<string> = new Set([
   'SharedSidecarMissing',
   'SubnetUnavailable',
   'ArtifactMissing',
+  'DeletionGuard',
 ]);
 
 /** Deliberate holds: nothing failed, nothing to retry. */

@@ -16,6 +16,8 @@ export interface PlanOptions {
   subnetPool: string;
   publishHost: string;
   allowEmpty: boolean;
+  /** A pass that would remove more bottles than this removes none (Infinity: no limit). */
+  maxDeletions?: number;
   /** Subnets of the host's own interfaces: never allocated to a bottle network. */
   hostSubnets: string[];
 }
@@ -102,6 +104,14 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     units.push(planUnit(withDefaultAddresses(d, subnets), inv, input, ctrsByName, netsByName, subnets, claims));
+  }
+  const removals = units.filter((u) => u.state === 'removed' && u.kind === 'bottle');
+  const max = opts.maxDeletions ?? Infinity;
+  if (removals.length > max) {
+    pruneGuard = `this pass would remove ${removals.length} bottles (${removals.map((u) => u.name).join(', ')}), more than --max-deletions ${max}: nothing is removed`;
+    for (const [i, u] of units.entries()) {
+      if (u.state === 'removed') units[i] = heldUnit(u.unit, inventories.get(u.unit), { reason: 'DeletionGuard', message: pruneGuard, failure: true });
+    }
   }
   return { units, pruneGuard };
 }
@@ -215,7 +225,7 @@ function planRemoval(
     kind: unitKind(unit),
     name: unitName(unit),
     source: inv?.source?.file,
-    revision: inv?.source?.revision,
+    revision: input.load.revision ?? inv?.source?.revision, // the revision that no longer declares it
     state: 'removed',
     actions: acts.list,
     subnets: {},

@@ -48,8 +48,8 @@ export async function writeUnitStatus(
   snap: Observed,
   load: LoadResult,
   instance: string,
-): Promise<void> {
-  if (u.state === 'removed' && r.ok) return; // its status went with it
+): Promise<boolean> {
+  if (u.state === 'removed' && r.ok) return false; // its status went with it
   const resources = resourceHealth(u, snap, instance);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
   const conditions: Cond[] = [];
@@ -74,7 +74,7 @@ export async function writeUnitStatus(
     conditions.push({ type: 'Reconciling', status: 'False', reason: 'Succeeded', message: msg });
     conditions.push({ type: 'Stalled', status: 'False', reason: 'Succeeded', message: '' });
   }
-  await writeStatus(paths, {
+  const { readyChanged } = await writeStatus(paths, {
     unit: u.unit,
     kind: u.kind,
     source: u.source,
@@ -84,4 +84,5 @@ export async function writeUnitStatus(
     conditions,
     lastError: r.ok ? undefined : r.error,
   });
+  return readyChanged;
 }

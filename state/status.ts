@@ -56,13 +56,15 @@ export async function readAllStatus(paths: StatePaths): Promise<UnitStatus[]> {
 /**
  * Write a status, keeping lastTransitionTime of conditions whose status did not change
  * (Kubernetes semantics: the time says when it became so, not when it was last checked).
+ * A status equal to the stored one but for times is not rewritten: a no-op pass over many
+ * bottles writes nothing. Returns whether the Ready condition changed (for events).
  */
 export async function writeStatus(
   paths: StatePaths,
   next: Omit<UnitStatus, 'createdAt' | 'updatedAt' | 'conditions'> & {
     conditions: Omit<Condition, 'lastTransitionTime'>[];
   },
-): Promise<UnitStatus> {
+): Promise<{ status: UnitStatus; readyChanged: boolean }> {
   const prev = await readStatus(paths, next.unit);
   const now = new Date().toISOString();
   const conditions = next.conditions.map((c) => {
@@ -71,8 +73,16 @@ export async function writeStatus(
     return { ...c, lastTransitionTime: same ? old.lastTransitionTime : now };
   });
   const status: UnitStatus = { ...next, conditions, createdAt: prev?.createdAt ?? now, updatedAt: now };
+  const ready = (s?: UnitStatus) => s?.conditions.find((c) => c.type === 'Ready');
+  const readyChanged = ready(prev)?.status !== ready(status)?.status || ready(prev)?.reason !== ready(status)?.reason;
+  if (prev && sameButTimes(prev, status)) return { status: prev, readyChanged: false };
   await writeJsonAtomic(paths.status(next.unit), status);
-  return status;
+  return { status, readyChanged };
+}
+
+function sameButTimes(a: UnitStatus, b: UnitStatus): boolean {
+  const strip = (s: UnitStatus) => JSON.stringify({ ...s, createdAt: 0, updatedAt: 0, conditions: s.conditions.map((c) => ({ ...c, lastTransitionTime: 0 })) });
+  return strip(a) === strip(b);
 }
 
 export async function removeStatus(paths: StatePaths, unit: string): Promise<void> {
