@@ -4,11 +4,10 @@ import { Command, Option } from 'commander';
 import { DockerDriver } from '../resources/docker.js';
 import { DockerError } from '../resources/docker-errors.js';
 import { SmolvmDriver } from '../resources/smolvm.js';
-import { specJsonSchema } from '../specs/json-schema.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
-import { GitSource, gitRefPaths, resolveRef } from '../specs/git-source.js';
+import { GitSource } from '../specs/git-source.js';
 import { EventLog } from '../state/events.js';
 import { acquireLock, LockHeldError } from '../state/lock.js';
 import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
@@ -17,19 +16,15 @@ import { parseDuration } from './duration.js';
 import { makeLogger } from './log.js';
 import { observeAndPlan, type PassOptions } from './pass.js';
 import { Controller } from './controller.js';
-import { FileTrigger } from './file-trigger.js';
-import { Metrics } from './metrics.js';
-import { DockerEventStream, type EngineEvent } from '../resources/docker-events.js';
 import type { Logger } from 'pino';
 import { formatPlan, hasChanges, planJson } from './plan-format.js';
 import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
 
-/** Exit codes of the command-line contract (design/architecture.md). */
-export const EXIT = { ok: 0, error: 1, changes: 2, invalid: 2, locked: 3 } as const;
+import { EXIT } from './exit-codes.js';
 
 class UsageError extends Error {}
 
-interface CommonFlags {
+export interface CommonFlags {
   dir: string;
   git?: string;
   ref: string;
@@ -191,7 +186,10 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   }
   const release = await acquireLock(paths, { op: f.once ? 'reconcile --once' : 'reconcile (watch)', timeoutMs: parseDuration(f.lockTimeout) });
   try {
-    return f.once ? await reconcileOnce(f, o, docker, log) : await watch(f, o, docker, log);
+    if (f.once) return await reconcileOnce(f, o, docker, log);
+    // Watch-mode modules (chokidar, prom-client, the event stream) load only when watching.
+    const { watch } = await import('./watch.js');
+    return await watch(f, o, docker, log);
   } finally {
     await release();
   }
@@ -221,124 +219,6 @@ async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDrive
   if (failed.length) return EXIT.error;
   if ((controller.lastLoad ?? first.load).diagnostics.length) return EXIT.invalid;
   return EXIT.ok;
-}
-
-async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
-  const resyncMs = parseDuration(f.resync);
-  const metrics = f.metricsAddr ? new Metrics() : undefined;
-  const controller = new Controller({ pass: o, metrics }, docker, log);
-  let lastTick = Date.now();
-  const events = new DockerEventStream(docker.docker, {
-    onEvent: (e) => {
-      if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return;
-      for (const unit of unitsOfEvent(e, o.instance, controller)) {
-        log.debug({ bottle: unit, event: `${e.type} ${e.action}` }, 'drift');
-        controller.drift(unit);
-      }
-    },
-    onConnected: (again) => {
-      if (again) {
-        log.info('Docker event stream is back: resyncing');
-        controller.engineBack();
-      }
-    },
-    onLost: (err, retryInMs) => {
-      if (!controller.engineDown) log.warn({ err: { message: err.message } }, 'lost the Docker event stream: reconnecting with backoff');
-      controller.engineDown = true;
-      log.debug({ retryInMs }, 'event stream reconnect scheduled');
-    },
-  });
-  // Specs change when the directory does, or (--git) when the ref moves to another commit.
-  let lastRevision: string | undefined;
-  const gitMoved = async () => {
-    try {
-      const sha = await resolveRef(path.resolve(f.git!), f.ref);
-      if (sha === lastRevision) return;
-      log.info({ revision: sha, previous: lastRevision }, 'new revision');
-      lastRevision = sha;
-      await controller.specsChanged();
-    } catch (e) {
-      log.error({ err: { message: (e as Error).message } }, 'cannot resolve the ref: nothing changes');
-    }
-  };
-  const files = f.git
-    ? new FileTrigger(await gitRefPaths(path.resolve(f.git)), () => void gitMoved())
-    : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged());
-  await controller.startWatching();
-  if (f.git) lastRevision = controller.lastLoad?.revision;
-  events.start();
-  await files.start();
-  let resyncTimer: NodeJS.Timeout;
-  const scheduleResync = () => {
-    // Jitter (±10%) keeps several daemons from resyncing in step.
-    const wait = resyncMs * (0.9 + Math.random() * 0.2);
-    resyncTimer = setTimeout(() => {
-      lastTick = Date.now();
-      log.debug('resync');
-      if (f.git) void gitMoved(); // the poll half of noticing new commits
-      controller.resync();
-      scheduleResync();
-    }, wait);
-  };
-  scheduleResync();
-  // smolvm has no event stream: poll `machine ls --json` for machines that stopped or vanished.
-  const pollMs = parseDuration(f.smolvmPoll);
-  const poll = setInterval(async () => {
-    if (!controller.machineUnits.size || !o.smolvm) return;
-    try {
-      const seen = new Map((await o.smolvm.list()).map((m) => [m.name, m.state] as const));
-      for (const [machine, unit] of controller.machineUnits) {
-        if (seen.get(machine) !== 'running') {
-          log.debug({ bottle: unit, machine, state: seen.get(machine) ?? 'missing' }, 'drift');
-          controller.drift(unit);
-        }
-      }
-    } catch (e) {
-      log.debug({ err: { message: (e as Error).message } }, 'smolvm poll failed');
-    }
-  }, pollMs);
-  if (metrics) {
-    const addr = await metrics.listen(f.metricsAddr!, () => events.connected && Date.now() - lastTick < resyncMs * 3);
-    log.info({ addr }, 'serving /metrics and /healthz');
-  }
-  log.info({ source: f.git ? `git:${path.resolve(f.git)}@${f.ref}:${f.subdir}` : path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  const hurry = () => {
-    log.warn('second signal: exiting at once');
-    process.exit(130);
-  };
-  process.once('SIGTERM', hurry);
-  process.once('SIGINT', hurry);
-  log.info({ signal }, 'shutting down: finishing the step in flight; bottles keep running');
-  clearTimeout(resyncTimer!);
-  clearInterval(poll);
-  events.stop();
-  await files.stop();
-  metrics?.close();
-  const clean = await controller.stop(parseDuration(f.shutdownTimeout));
-  if (!clean) log.warn('in-flight work did not finish within --shutdown-timeout');
-  log.info('stopped');
-  return EXIT.ok;
-}
-
-/** Docker events that can mean a bottle drifted from its spec. */
-const DRIFT_ACTIONS = new Set([
-  'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
-  'container:health_status: unhealthy', 'network:disconnect', 'network:destroy',
-]);
-
-function unitsOfEvent(e: EngineEvent, instance: string, controller: Controller): string[] {
-  if (e.type === 'container') {
-    const a = e.attributes;
-    const ours = a['bottled.managed-by'] === 'bottled' && a['bottled.instance'] === instance && a['bottled.bottle'];
-    return ours ? [a['bottled.bottle']!] : [];
-  }
-  // Network events carry no labels: find the bottles by network name.
-  return controller.unitsOfNetwork(e.attributes.name ?? '');
 }
 
 function age(iso?: string): string {
@@ -415,6 +295,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
   common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {
+    const { specJsonSchema } = await import('../specs/json-schema.js');
     process.stdout.write(JSON.stringify(specJsonSchema(), null, 2) + '\n');
     return EXIT.ok;
   }));

@@ -89,7 +89,6 @@ export class Controller {
   /** --once: the first pass covers every unit (declared, inventoried or labelled) and seeds the actors. */
   async start(): Promise<PassResult> {
     const r = await this.pass(() => true);
-    this.fingerprint = fingerprints(r.load);
     this.seed(r);
     this.loopDone = this.loop();
     return r;
@@ -115,6 +114,8 @@ export class Controller {
       if (this.actors.has(u.unit)) return;
       const outcome = outcomeOf(u, r.results[i]!);
       if (outcome.kind === 'removed') return;
+      // --once needs actors only for what is not settled yet (or failed): no actor for the in-sync many.
+      if (this.o.once && (outcome.kind === 'ready' || outcome.kind === 'held')) return;
       this.seeding = true; // the actor's initial request is the pass that just ran
       const actor = this.spawn(u.unit);
       this.seeding = false;

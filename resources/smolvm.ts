@@ -17,7 +17,6 @@
 //     `start` (every start, including a heal), not only to `create`. They are put in the
 //     child's environment only, never in argv.
 
-import { execa } from 'execa';
 import path from 'node:path';
 
 // ---------------------------------------------------------------------------------------
@@ -683,6 +682,8 @@ export class SmolvmDriver {
     this.callCount++;
     this.onCall?.(args);
     const env: Record<string, string | undefined> = { ...this.env, ...(o.secretValues ?? {}) };
+    // execa loads on first use: most passes never run smolvm.
+    const { execa } = await import('execa');
     const r = await execa(this.bin, args, {
       reject: false,
       env,

@@ -10,13 +10,18 @@ import { parseEnv } from 'node:util';
  */
 export class Secrets {
   private constructor(
-    private readonly values: Map<string, string>,
+    /** From --secrets-file: wins over the environment. */
+    private readonly fromFile: Map<string, string>,
+    private readonly env: NodeJS.ProcessEnv,
     private readonly key: Buffer,
   ) {}
 
+  private get(name: string): string | undefined {
+    return this.fromFile.get(name) ?? this.env[name];
+  }
+
   static async load(opts: { env?: NodeJS.ProcessEnv; secretsFile?: string; key: Buffer }): Promise<Secrets> {
     const values = new Map<string, string>();
-    for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) values.set(k, v);
     if (opts.secretsFile) {
       let text: string;
       try {
@@ -26,20 +31,20 @@ export class Secrets {
       }
       for (const [k, v] of Object.entries(parseEnv(text))) if (v !== undefined) values.set(k, v);
     }
-    return new Secrets(values, opts.key);
+    return new Secrets(values, opts.env ?? process.env, opts.key);
   }
 
   has(name: string): boolean {
-    return this.values.has(name);
+    return this.get(name) !== undefined;
   }
 
   /** The value itself: only for the container create body (never logged, never in a URL). */
   value(name: string): string | undefined {
-    return this.values.get(name);
+    return this.get(name);
   }
 
   digest(name: string): string | undefined {
-    const v = this.values.get(name);
+    const v = this.get(name);
     if (v === undefined) return undefined;
     return 'hmac-sha256:' + crypto.createHmac('sha256', this.key).update(v).digest('hex').slice(0, 32);
   }
