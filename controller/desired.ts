@@ -36,6 +36,8 @@ export interface Endpoint {
 export interface PlaceholderRef {
   token: string; // the whole `${...}`
   sidecar: string;
+  /** The sidecar's container name. */
+  target: string;
   field: 'ip' | 'host' | 'port';
   port?: number;
 }

@@ -12,6 +12,7 @@ import type { StatePaths } from '../state/paths.js';
 import { removeStatus } from '../state/status.js';
 import type { DesiredContainer, DesiredFile, DesiredMachine } from './desired.js';
 import { configHash, containerConfig, machineConfig } from './hash.js';
+import { substitutePlaceholders } from '../specs/placeholders.js';
 import { L } from './labels.js';
 import type { Action, UnitPlan } from './plan-types.js';
 
@@ -67,7 +68,11 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     if (a.resource.type === 'container' && skipped.has(a.resource.name) && (a.kind === 'connect' || a.implicit)) continue;
     const what = `${a.kind} ${a.resource.type} ${a.resource.name}`;
     try {
-      const did = await step(a, inv, ctx, () => { invDirty = true; }, flush);
+      const did = await step(a, inv, ctx, async (change) => {
+        change?.();
+        invDirty = true;
+        await flush();
+      });
       if (did === 'skipped') {
         skipped.add(a.resource.name);
         log.info({ action: a.kind, resource: a.resource.name }, `${a.resource.name}: environment unchanged, not recreated`);
@@ -97,15 +102,17 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
 
 type StepOutcome = 'done' | 'skipped';
 
-async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => void, flush: () => Promise<void>): Promise<StepOutcome> {
+/** Change the inventory (optionally) and write it now. */
+type Save = (change?: () => void) => Promise<void>;
+
+async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
   const { docker } = ctx;
   const name = a.resource.name;
-  if (a.resource.type === 'machine' || a.intoMachine) return machineStep(a, inv, ctx, dirty, flush);
+  if (a.resource.type === 'machine' || a.intoMachine) return machineStep(a, inv, ctx, save);
   switch (a.kind) {
     case 'adopt':
       adopt(a, inv);
-      dirty();
-      await flush();
+      await save();
       return 'done';
     case 'create':
     case 'recreate': {
@@ -114,8 +121,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
         // Inventory first: a crash after the create leaves a recorded, labelled network.
         inv.resources[name] = { type: 'network', role: n.desired.role, specHash: n.hash };
         inv.subnets[name] = n.subnet;
-        dirty();
-        await flush();
+        await save();
         if (a.kind === 'recreate') await docker.removeNetwork(name).catch(ignoreNotFound);
         await docker.createNetwork({
           name,
@@ -138,16 +144,14 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
       }
       for (const f of a.fileWrites ?? []) await writeInPlace(f.hostPath, f.content, f.mode);
       inv.resources[name] = { type: 'container', role: c.role, specHash: hash, applied: config, extraNetworks: c.externalNetworks };
-      dirty();
-      await flush();
+      await save();
       if (a.kind === 'recreate') {
         await docker.stop(name, ctx.stopTimeoutSec);
         await docker.removeContainer(name);
       }
       await docker.createContainer(name, createBody(c, config!, hash, ctx));
       // A fresh container reads the current content at start: everything is delivered.
-      inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]));
-      dirty();
+      await save(() => (inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]))));
       return 'done';
     }
     case 'connect': {
@@ -162,36 +166,31 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
     }
     case 'disconnect':
       await docker.disconnect(a.networkName!, name);
-      inv.resources[name] && (inv.resources[name]!.extraNetworks = (inv.resources[name]!.extraNetworks ?? []).filter((n) => n !== a.networkName));
-      dirty();
+      await save(() => {
+        const r = inv.resources[name];
+        if (r) r.extraNetworks = (r.extraNetworks ?? []).filter((n) => n !== a.networkName);
+      });
       return 'done';
     case 'start':
       await waitReady(a.waitFor ?? [], ctx);
       await docker.start(name);
-      await flush();
       return 'done';
     case 'rewrite-file':
       await writeInPlace(a.file!.hostPath, a.file!.content, a.file!.mode);
       return 'done';
     case 'signal':
       await docker.kill(name, a.signal!);
-      recordDelivered(inv, name, a.delivers ?? []);
-      dirty();
-      await flush();
+      await save(() => recordDelivered(inv, name, a.delivers ?? []));
       return 'done';
     case 'exec': {
       const r = await docker.exec(name, a.exec!);
       if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.output.trim().slice(-300)}`);
-      recordDelivered(inv, name, a.delivers ?? []);
-      dirty();
-      await flush();
+      await save(() => recordDelivered(inv, name, a.delivers ?? []));
       return 'done';
     }
     case 'restart':
       await docker.restart(name, ctx.stopTimeoutSec);
-      recordDelivered(inv, name, a.delivers ?? []);
-      dirty();
-      await flush();
+      await save(() => recordDelivered(inv, name, a.delivers ?? []));
       return 'done';
     case 'remove':
       if (a.resource.type === 'network') {
@@ -204,8 +203,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => vo
         await fs.rm(ctx.paths.unitDir(inv.unit) + '/' + name, { recursive: true, force: true });
       }
       delete inv.resources[name];
-      dirty();
-      await flush();
+      await save();
       return 'done';
   }
 }
@@ -231,14 +229,13 @@ function secretValues(m: DesiredMachine, secrets: Secrets): Record<string, strin
 }
 
 /** Steps on a smolvm machine: same inventory discipline as containers. */
-async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: () => void, flush: () => Promise<void>): Promise<StepOutcome> {
+async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
   const smolvm = smolvmOf(ctx);
   const name = a.intoMachine ?? a.resource.name;
   switch (a.kind) {
     case 'adopt':
       adopt(a, inv);
-      dirty();
-      await flush();
+      await save();
       return 'done';
     case 'create':
     case 'recreate': {
@@ -251,8 +248,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: (
       }
       inv.resources[name] = { type: 'machine', role: 'agent', specHash: hash, applied: config };
       delete inv.delivered[name]; // a new machine has none of its files yet
-      dirty();
-      await flush();
+      await save();
       if (a.kind === 'recreate') {
         await smolvm.stop(name);
         await smolvm.delete(name);
@@ -281,9 +277,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: (
       if (a.kind === 'restart') await smolvm.stop(name); // kills an unreachable zombie too
       await smolvm.start(name, { secretValues: values });
       if (a.delivers) {
-        recordDelivered(inv, name, a.delivers);
-        dirty();
-        await flush();
+        await save(() => recordDelivered(inv, name, a.delivers!));
       }
       return 'done';
     }
@@ -298,18 +292,14 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: (
       }
       await smolvm.cp(name, f.hostPath, f.path, { mode: f.mode });
       if (a.delivers) {
-        recordDelivered(inv, name, a.delivers);
-        dirty();
-        await flush();
+        await save(() => recordDelivered(inv, name, a.delivers!));
       }
       return 'done';
     }
     case 'exec': {
       const r = await smolvm.exec(name, a.exec!);
       if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.stderr.trim().slice(-300)}`);
-      recordDelivered(inv, name, a.delivers ?? []);
-      dirty();
-      await flush();
+      await save(() => recordDelivered(inv, name, a.delivers ?? []));
       return 'done';
     }
     case 'remove':
@@ -317,8 +307,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: (
       await smolvm.delete(name);
       delete inv.resources[name];
       delete inv.delivered[name];
-      dirty();
-      await flush();
+      await save();
       return 'done';
     default:
       throw new Error(`${a.kind} is not an action on a machine`);
@@ -326,32 +315,19 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, dirty: (
 }
 
 async function resolveMachineAtExecution(m: DesiredMachine, ctx: ExecContext): Promise<{ hash: string; config: Record<string, unknown> }> {
-  const infos = new Map<string, Awaited<ReturnType<DockerDriver['inspectContainer']>>>();
-  for (const w of m.waitFor) infos.set(w, await ctx.docker.inspectContainer(w));
+  const running = await inspectAll(m.waitFor, ctx);
   const allow: string[] = [];
   let published = false;
-  for (const [, info] of infos) {
-    const ip = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress;
-    if (!ip) throw new ReadinessError(`${info.Name.replace(/^\//, '')} has no address yet`);
-    allow.push(`${ip}/32`);
+  let network = '';
+  for (const [name, info] of running) {
+    const [net, ep] = Object.entries(info.NetworkSettings.Networks ?? {})[0] ?? [];
+    if (!net || !ep?.IPAddress) throw new ReadinessError(`${name} has no address yet`);
+    network = net;
+    allow.push(`${ep.IPAddress}/32`);
     if (Object.keys(info.HostConfig.PortBindings ?? {}).length) published = true;
   }
   if (published) allow.push(`${ctx.publishHost}/32`);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m.env)) {
-    let out = v;
-    for (const p of m.placeholders) {
-      if (!out.includes(p.token)) continue;
-      const info = [...infos.entries()].find(([n]) => n.endsWith(`-${p.sidecar}`))?.[1];
-      let val: string | undefined;
-      if (p.field === 'host') val = ctx.publishHost;
-      else if (p.field === 'ip') val = Object.values(info?.NetworkSettings.Networks ?? {})[0]?.IPAddress || undefined;
-      else val = (info?.NetworkSettings.Ports?.[`${p.port}/tcp`] ?? []).find((b) => b.HostPort)?.HostPort;
-      if (!val) throw new ReadinessError(`${m.name}: ${p.token} cannot be resolved yet`);
-      out = out.split(p.token).join(val);
-    }
-    env[k] = out;
-  }
+  const env = substituteFromRunning(m.name, m.env, m.placeholders, running, network, ctx.publishHost);
   const digests = Object.fromEntries(Object.entries(m.secretEnv).map(([k, v]) => [k, ctx.secrets.digest(v) ?? '']));
   let fromStat: string | undefined;
   if (m.from) {
@@ -448,28 +424,40 @@ async function waitReady(containers: string[], ctx: ExecContext): Promise<void> 
   }
 }
 
-/** Resolve `${sidecar.*}` placeholders from the sidecars as they run now. */
-async function resolveAtExecution(c: DesiredContainer, ctx: ExecContext): Promise<Record<string, string>> {
-  const cache = new Map<string, Awaited<ReturnType<DockerDriver['inspectContainer']>>>();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(c.env)) {
-    let out = v;
-    for (const p of c.placeholders) {
-      if (!out.includes(p.token)) continue;
-      let val: string | undefined;
-      if (p.field === 'host') val = ctx.publishHost;
-      else {
-        const target = c.waitFor.find((w) => w.endsWith(`-${p.sidecar}`)) ?? '';
-        if (!cache.has(target)) cache.set(target, await ctx.docker.inspectContainer(target));
-        const info = cache.get(target)!;
-        // Sidecars of a bottle share its bottle network, which is this container's primary one.
-        if (p.field === 'ip') val = info.NetworkSettings.Networks?.[c.primary.network]?.IPAddress || undefined;
-        else val = (info.NetworkSettings.Ports?.[`${p.port}/tcp`] ?? []).find((b) => b.HostPort)?.HostPort;
-      }
-      if (!val) throw new ReadinessError(`${c.name}: ${p.token} cannot be resolved yet`);
-      out = out.split(p.token).join(val);
-    }
-    env[k] = out;
+type Inspected = Awaited<ReturnType<DockerDriver['inspectContainer']>>;
+
+async function inspectAll(containers: string[], ctx: ExecContext): Promise<Map<string, Inspected>> {
+  const out = new Map<string, Inspected>();
+  for (const c of new Set(containers)) out.set(c, await ctx.docker.inspectContainer(c));
+  return out;
+}
+
+/** Resolve `${sidecar.*}` placeholders from the sidecars as they run now (fresh inspects). */
+function substituteFromRunning(
+  owner: string,
+  env: Record<string, string>,
+  placeholders: DesiredContainer['placeholders'],
+  running: Map<string, Inspected>,
+  network: string,
+  publishHost: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    const r = substitutePlaceholders(v, (ref) => {
+      if (ref.field === 'host') return publishHost;
+      const target = placeholders.find((p) => p.sidecar === ref.sidecar)?.target;
+      const info = target ? running.get(target) : undefined;
+      if (ref.field === 'ip') return info?.NetworkSettings.Networks?.[network]?.IPAddress || undefined;
+      return (info?.NetworkSettings.Ports?.[`${ref.port}/tcp`] ?? []).find((b) => b.HostPort)?.HostPort;
+    });
+    if ('unresolved' in r) throw new ReadinessError(`${owner}: ${k} cannot be resolved yet (${r.unresolved.map((u) => `${u.sidecar}.${u.field}`).join(', ')})`);
+    out[k] = r.value;
   }
-  return env;
+  return out;
+}
+
+async function resolveAtExecution(c: DesiredContainer, ctx: ExecContext): Promise<Record<string, string>> {
+  const running = await inspectAll(c.placeholders.filter((p) => p.field !== 'host').map((p) => p.target), ctx);
+  // Sidecars of a bottle share its bottle network, which is this container's primary one.
+  return substituteFromRunning(c.name, c.env, c.placeholders, running, c.primary.network, ctx.publishHost);
 }

@@ -310,17 +310,16 @@ interface Resolution {
 }
 
 function resolveEnv(
-  c: DesiredContainer,
+  c: Pick<DesiredContainer, 'env' | 'placeholders'>,
   d: DesiredUnit,
   ctrsByName: Map<string, ObservedContainer>,
   changing: Set<string>,
   publishHost: string,
-  sidecarName: (s: string) => string,
 ): Resolution {
   let deferred = false;
   const missing: string[] = [];
   const value = (ref: DesiredContainer['placeholders'][number]): string | undefined => {
-    const target = d.containers.find((x) => x.name === sidecarName(ref.sidecar));
+    const target = d.containers.find((x) => x.name === ref.target);
     if (!target) return undefined;
     if (ref.field === 'host') return publishHost;
     if (ref.field === 'ip' && target.primary.ip) return target.primary.ip; // pinned: known now
@@ -451,10 +450,9 @@ function planUnit(
   const existingNetworkIds = new Set(snapshot.networks.map((n) => n.id));
   const changing = new Set<string>(); // containers created, recreated or started in this pass
   const withCheck = new Set(d.containers.filter((c) => c.healthcheck).map((c) => c.name));
-  const sidecarName = (s: string) => d.containers.find((x) => x.component === s)?.name ?? '';
 
   for (const c of d.containers) {
-    const res = resolveEnv(c, d, ctrsByName, changing, opts.publishHost, sidecarName);
+    const res = resolveEnv(c, d, ctrsByName, changing, opts.publishHost);
     const secretDigests = Object.fromEntries(Object.entries(c.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
     const config = res.deferred ? undefined : containerConfig(c, res.env, secretDigests, opts.publishHost);
     const hash = config ? configHash(config) : undefined;
@@ -685,8 +683,7 @@ function planMachine(
     else allow.push(`${ip}/32`);
   }
   if (d.containers.some((c) => c.ports.length)) allow.push(`${opts.publishHost}/32`);
-  const asContainer = { ...m, placeholders: m.placeholders } as unknown as DesiredContainer;
-  const res = resolveEnv(asContainer, d, ctrsByName, changing, opts.publishHost, (s) => d.containers.find((x) => x.component === s)?.name ?? '');
+  const res = resolveEnv(m, d, ctrsByName, changing, opts.publishHost);
   deferred ||= res.deferred;
   const secretDigests = Object.fromEntries(Object.entries(m.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
   const fromStat = m.from ? input.fromStats?.get(m.from) : undefined;

@@ -1,9 +1,10 @@
-import type { BottleDoc, FileSpec, SharedSidecarDoc } from '../specs/model.js';
+import type { BottleDoc, ContainerCommon, FileSpec, SharedSidecarDoc, SidecarSpec } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
+import { scanPlaceholders } from '../specs/placeholders.js';
 
 export interface RenderContext {
   prefix: string;
@@ -11,17 +12,15 @@ export interface RenderContext {
   paths: StatePaths;
 }
 
-const PLACEHOLDER = /\$\{sidecar\.([a-z][a-z0-9-]*)\.(ip|host|port\.(\d+))\}/g;
-
-export function placeholdersIn(env: Record<string, string>): PlaceholderRef[] {
-  const out: PlaceholderRef[] = [];
-  for (const v of Object.values(env)) {
-    for (const m of v.matchAll(PLACEHOLDER)) {
-      const field = m[2]!.startsWith('port') ? 'port' : (m[2] as 'ip' | 'host');
-      out.push({ token: m[0], sidecar: m[1]!, field, port: m[3] ? Number(m[3]) : undefined });
-    }
-  }
-  return out;
+/** The `${sidecar.*}` placeholders of an env map (the grammar lives in specs/placeholders.ts). */
+export function placeholdersIn(env: Record<string, string>, containerOf: (sidecar: string) => string): PlaceholderRef[] {
+  return Object.values(env).flatMap((v) =>
+    scanPlaceholders(v).placeholders.flatMap((p) =>
+      p.ref
+        ? [{ token: p.text, sidecar: p.ref.sidecar, target: containerOf(p.ref.sidecar), field: p.ref.field, port: p.ref.field === 'port' ? p.ref.port : undefined }]
+        : [],
+    ),
+  );
 }
 
 /** Smallest prefix (not longer than /28) whose block holds `hosts` addresses plus gateway, network, broadcast. */
@@ -43,6 +42,33 @@ function renderFiles(files: FileSpec[], unit: string, container: string, paths: 
   }));
 }
 
+/** What a sidecar and a shared sidecar run with: the same fields, the same meaning. */
+function runtimeOf(s: ContainerCommon): Pick<DesiredContainer, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck' | 'ports'> {
+  return { image: s.image, command: s.command, env: s.env, secretEnv: s.secretEnv, init: s.init, healthcheck: s.healthcheck, ports: s.ports };
+}
+
+/** A sidecar of a bottle: the same container on either backend, but for the extra networks it joins. */
+function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext, network: string, managedExtras: DesiredContainer['managedExtras']): DesiredContainer {
+  const b = doc.metadata.name;
+  const name = names.sidecar(ctx.prefix, b, s.name);
+  const placeholders = placeholdersIn(s.env, (x) => names.sidecar(ctx.prefix, b, x));
+  return {
+    type: 'container',
+    name,
+    role: 'sidecar',
+    component: s.name,
+    ...runtimeOf(s),
+    primary: { network, aliases: s.aliases, ip: s.ip },
+    managedExtras,
+    externalNetworks: [],
+    files: renderFiles(s.files, b, name, ctx.paths),
+    labels: ownershipLabels(ctx.instance, 'bottle', b, 'sidecar', s.name, doc.metadata.labels),
+    // A sidecar whose env names another sidecar's address waits for that one.
+    waitFor: [...new Set(placeholders.map((p) => names.sidecar(ctx.prefix, b, p.sidecar)))].filter((n) => n !== name),
+    placeholders,
+  };
+}
+
 /** A bottle document -> its desired resource graph. Pure, apart from path arithmetic. */
 export function renderBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
   return doc.spec.backend === 'smolvm' ? renderSmolvmBottle(doc, ctx) : renderDockerBottle(doc, ctx);
@@ -59,30 +85,7 @@ function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
   const spec = doc.spec;
   const user = doc.metadata.labels;
   const netName = names.bottleNetwork(prefix, b);
-  const containers: DesiredContainer[] = spec.sidecars.map((s) => {
-    const name = names.sidecar(prefix, b, s.name);
-    const placeholders = placeholdersIn(s.env);
-    return {
-      type: 'container',
-      name,
-      role: 'sidecar',
-      component: s.name,
-      image: s.image,
-      command: s.command,
-      env: s.env,
-      secretEnv: s.secretEnv,
-      init: s.init,
-      healthcheck: s.healthcheck,
-      ports: s.ports,
-      primary: { network: netName, aliases: s.aliases, ip: s.ip },
-      managedExtras: [],
-      externalNetworks: [],
-      files: renderFiles(s.files, b, name, paths),
-      labels: ownershipLabels(instance, 'bottle', b, 'sidecar', s.name, user),
-      waitFor: [...new Set(placeholders.map((p) => names.sidecar(prefix, b, p.sidecar)))].filter((n) => n !== name),
-      placeholders,
-    };
-  });
+  const containers = spec.sidecars.map((s) => renderSidecar(s, doc, ctx, netName, []));
   const a = spec.agent;
   const machineName = names.agent(prefix, b);
   const machine: DesiredMachine = {
@@ -98,7 +101,7 @@ function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
     files: renderFiles(a.files, b, machineName, paths),
     waitFor: containers.map((c) => c.name),
-    placeholders: placeholdersIn(a.env),
+    placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
   };
   return {
     unit: b,
@@ -161,30 +164,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     });
   }
 
-  const containers: DesiredContainer[] = spec.sidecars.map((s) => {
-    const name = names.sidecar(prefix, b, s.name);
-    const placeholders = placeholdersIn(s.env);
-    return {
-      type: 'container',
-      name,
-      role: 'sidecar',
-      component: s.name,
-      image: s.image,
-      command: s.command,
-      env: s.env,
-      secretEnv: s.secretEnv,
-      init: s.init,
-      healthcheck: s.healthcheck,
-      ports: s.ports,
-      primary: { network: netName, aliases: s.aliases, ip: s.ip },
-      managedExtras: s.egress ? [{ network: egressName, aliases: [s.name] }] : [],
-      externalNetworks: [],
-      files: renderFiles(s.files, b, name, paths),
-      labels: ownershipLabels(instance, 'bottle', b, 'sidecar', s.name, user),
-      waitFor: [...new Set(placeholders.map((p) => names.sidecar(prefix, b, p.sidecar)))].filter((n) => n !== name),
-      placeholders,
-    };
-  });
+  const containers = spec.sidecars.map((s) => renderSidecar(s, doc, ctx, netName, s.egress ? [{ network: egressName, aliases: [s.name] }] : []));
 
   const a = spec.agent;
   const agentName = names.agent(prefix, b);
@@ -206,7 +186,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
     // compose's depends_on: sidecars run (and are healthy, when they have a check) before the agent.
     waitFor: spec.sidecars.map((s) => names.sidecar(prefix, b, s.name)),
-    placeholders: placeholdersIn(a.env),
+    placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
   });
 
   return {
@@ -260,13 +240,7 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
         type: 'container',
         name,
         role: 'shared',
-        image: s.image,
-        command: s.command,
-        env: s.env,
-        secretEnv: s.secretEnv,
-        init: s.init,
-        healthcheck: s.healthcheck,
-        ports: s.ports,
+        ...runtimeOf(s),
         primary: { network: netName, aliases: [s.alias] },
         managedExtras: [],
         externalNetworks: [],

@@ -153,8 +153,8 @@ export const labelsMap = z.record(
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 /** The same syntax as the CLI's duration flags (architecture.md): one number, one optional unit. */
-const DURATION = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/;
-const DURATION_HINT = 'must be a duration like 500ms, 2s, 5m, 1h, or a number of seconds';
+export const DURATION = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/;
+export const DURATION_HINT = 'must be a duration like 500ms, 2s, 5m, 1h, or a number of seconds';
 
 /** `500ms`, `2s`, `5m`, `1h`, or a bare number of seconds; parsed to milliseconds. */
 export const duration = z
