@@ -5,11 +5,10 @@ import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker.js';
 import { DockerError } from '../resources/docker-errors.js';
 import type { LoadResult } from '../specs/model.js';
-import { loadSpecs } from '../specs/load.js';
 import { sha256 } from '../state/fsutil.js';
 import { readStatus, writeStatus } from '../state/status.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
-import { observeAndPlan, runPass, type PassOptions, type PassResult } from './pass.js';
+import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } from './pass.js';
 import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
@@ -182,7 +181,7 @@ export class Controller {
   async specsChanged(): Promise<void> {
     let load: LoadResult;
     try {
-      load = await loadSpecs(await this.o.pass.openSource(), { allowOutside: this.o.pass.allowOutside });
+      load = await specsOf(this.o.pass, true);
     } catch (e) {
       this.log.error({ err: { message: (e as Error).message } }, 'cannot read the spec source: nothing changes');
       return;

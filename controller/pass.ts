@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import type { DockerDriver } from '../resources/docker.js';
 import type { SmolvmDriver } from '../resources/smolvm.js';
 import { loadSpecs } from '../specs/load.js';
+import { SpecCache } from '../specs/spec-cache.js';
 import type { LoadResult } from '../specs/model.js';
 import { hashKey, Secrets } from '../specs/secrets.js';
 import type { SpecSource } from '../specs/source.js';
@@ -26,6 +27,8 @@ export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
   openSource: () => Promise<SpecSource>;
   /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
   maxDeletions: number;
+  /** Validated spec files by content (kept across passes in watch mode). */
+  specCache?: SpecCache;
   /** The smolvm driver (`--smolvm PATH`); only run when some bottle has a machine. */
   smolvm?: SmolvmDriver;
   paths: StatePaths;
@@ -64,7 +67,7 @@ export interface PassResult extends Observation {
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
 export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean; include?: (unit: string) => boolean }): Promise<Observation> {
   const [load, docked, inventories] = await Promise.all([
-    o.openSource().then((src) => loadSpecs(src, { allowOutside: o.allowOutside })),
+    specsOf(o, opts.createKey),
     docker.snapshot(),
     readAllInventories(o.paths),
   ]);
@@ -101,6 +104,14 @@ export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts:
     include: opts.include,
   });
   return { load, snapshot, inventories, desired, plan: p, secrets };
+}
+
+/** Load the specs, through the content cache; only a writing command (reconcile) saves it. */
+export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult> {
+  o.specCache ??= await SpecCache.open(o.paths.specCache);
+  const load = await loadSpecs(await o.openSource(), { allowOutside: o.allowOutside, cache: o.specCache });
+  if (save) await o.specCache.save();
+  return load;
 }
 
 /** One `machine ls --json` (after a one-time version check); a failure holds only smolvm bottles. */

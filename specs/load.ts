@@ -3,6 +3,7 @@
 import type { BottleDoc, Diagnostic, LoadResult, Origin, SharedSidecarDoc } from './model.js';
 import { loadFile, type Entry, type FileOutcome, type Kind } from './load-file.js';
 import { ReferenceReader } from './references.js';
+import { SpecCache } from './spec-cache.js';
 import type { ParsedDocument } from './schema.js';
 import type { SpecSource } from './source.js';
 
@@ -11,6 +12,8 @@ export interface LoadOptions {
   allowOutside?: boolean;
   /** Directory that escaping paths and `agent.from` are resolved against; default `source.rootDir`. */
   rootDir?: string;
+  /** Validated files by content, to skip parsing what did not change. */
+  cache?: SpecCache;
 }
 
 /** Key of a document in `held`: `Bottle/<name>` or `SharedSidecar/<name>`. */
@@ -28,7 +31,22 @@ export async function loadSpecs(source: SpecSource, opts: LoadOptions = {}): Pro
     allowOutside: opts.allowOutside ?? false,
     rootDir: opts.rootDir ?? source.rootDir,
   });
-  const outcomes = withoutDataFiles(await Promise.all(candidates.map((file) => loadFile(file, source, references))));
+  const load = async (file: string): Promise<FileOutcome> => {
+    const cache = opts.cache;
+    if (!cache) return loadFile(file, source, references);
+    let key: string;
+    try {
+      key = SpecCache.key(file, source.revision, await source.read(file));
+    } catch {
+      return loadFile(file, source, references); // reports the read error
+    }
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const outcome = await loadFile(file, source, references);
+    cache.set(key, outcome);
+    return outcome;
+  };
+  const outcomes = withoutDataFiles(await Promise.all(candidates.map(load)));
   const entries = outcomes.flatMap((outcome) => outcome.entries);
   markDuplicates(entries);
 

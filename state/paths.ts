@@ -25,6 +25,9 @@ export class StatePaths {
   get hashKey(): string {
     return path.join(this.root, 'secret-hash.key');
   }
+  get specCache(): string {
+    return path.join(this.root, 'cache', 'specs.json');
+  }
   get bottlesDir(): string {
     return path.join(this.root, 'bottles');
   }
