@@ -27,14 +27,14 @@ import { loadSpecs } from '../specs/load.js';
 import { DirSource } from '../specs/source.js';
 import { mb, ms, ratio, table } from './table.js';
 
-const USAGE = 'usage: bench.ts [--quick] [--json]\n  --quick  N=10 only (targets checked at 10 bottles instead of 60)\n  --json   machine-readable output on stdout\n';
+const USAGE = 'usage: bench.ts [--quick] [--json] [--watch]\n  --quick  N=10 only (targets checked at 10 bottles instead of 60)\n  --json   machine-readable output on stdout\n  --watch  watch mode only: file-drop-to-running latency, idle daemon with 20 bottles\n';
 const argv = process.argv.slice(2);
 for (const a of argv) {
   if (a === '--help' || a === '-h') {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  if (a !== '--quick' && a !== '--json') {
+  if (a !== '--quick' && a !== '--json' && a !== '--watch') {
     process.stderr.write(`bench: unknown option ${a}\n${USAGE}`);
     process.exit(64);
   }
@@ -236,7 +236,7 @@ async function bottledSeries(n: number, pool: string, proxy: DockerSocketProxy, 
   }
 
   for (let i = 0; i < n; i++) await w.rm(`b${i}.yaml`);
-  const teardown = await runBottled(w, proxy, ['--allow-empty']);
+  const teardown = await runBottled(w, proxy, ['--allow-empty', '--max-deletions', 'unlimited']);
   const left = await countOf(w);
   if (left.containers || left.networks) throw new Error(`teardown left ${JSON.stringify(left)}`);
   add('teardown (--allow-empty)', teardown);
@@ -427,7 +427,8 @@ function report(r: { engine: string; load: string; rows: Row[]; fl: BaselineResu
 }
 
 try {
-  await main();
+  if (argv.includes('--watch')) process.stdout.write((await (await import('./watch.js')).watchBench()) + '\n');
+  else await main();
 } catch (e) {
   if (interrupted) await new Promise(() => {}); // the signal handler cleans up and exits
   say(`failed: ${(e as Error).stack ?? e}`);

@@ -178,7 +178,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   );
   for (const [i, u] of obs.plan.units.entries()) {
     const r = results[i]!;
-    if (u.state === 'held' && u.held?.failure) plog.warn({ bottle: u.unit, reason: u.held.reason }, u.held.message);
+    // The deletion guard is one decision for the pass: logged once by the caller, not per bottle.
+    if (u.state === 'held' && u.held?.failure && u.held.reason !== 'DeletionGuard') plog.warn({ bottle: u.unit, reason: u.held.reason }, u.held.message);
     else if (!r.ok) plog.error({ bottle: u.unit, reason: r.reason }, r.error ?? 'failed');
   }
   return { ...obs, results, reconcileId };

@@ -108,7 +108,8 @@ export function plan(input: PlanInput): Plan {
   const removals = units.filter((u) => u.state === 'removed' && u.kind === 'bottle');
   const max = opts.maxDeletions ?? Infinity;
   if (removals.length > max) {
-    pruneGuard = `this pass would remove ${removals.length} bottles (${removals.map((u) => u.name).join(', ')}), more than --max-deletions ${max}: nothing is removed`;
+    const some = removals.slice(0, 8).map((u) => u.name).join(', ') + (removals.length > 8 ? ', …' : '');
+    pruneGuard = `this pass would remove ${removals.length} bottles (${some}), more than --max-deletions ${max}: nothing is removed`;
     for (const [i, u] of units.entries()) {
       if (u.state === 'removed') units[i] = heldUnit(u.unit, inventories.get(u.unit), { reason: 'DeletionGuard', message: pruneGuard, failure: true });
     }
