@@ -450,6 +450,7 @@ function planUnit(
 
   const existingNetworkIds = new Set(snapshot.networks.map((n) => n.id));
   const changing = new Set<string>(); // containers created, recreated or started in this pass
+  const replaced = new Set<string>(); // containers created or recreated (new endpoints) in this pass
   const withCheck = new Set(d.containers.filter((c) => c.healthcheck).map((c) => c.name));
 
   for (const c of d.containers) {
@@ -463,25 +464,30 @@ function planUnit(
     const waitFor = c.waitFor.filter((w) => desiredNames.has(w));
     const waitIds = waitFor.map((w) => acts.lastOf(w)).filter((x): x is number => !!x);
     const waitNote = waitFor.some((w) => withCheck.has(w)) ? ` (after ${waitFor.map((w) => shortName(w, d)).join(', ')} ${waitFor.length > 1 ? 'are' : 'is'} healthy)` : '';
-    const containerPayload = { desired: c, hash, config };
     const needImage = () => (imageId ? undefined : hold('ImageMissing', `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)`));
 
-    if (!o || !ctrsByName.has(c.name)) {
-      const miss = needImage();
-      if (miss) return miss;
-      if (res.missing.length && !res.deferred) return hold('DependencyNotReady', `${c.name}: cannot resolve ${res.missing.join(', ')}`);
+    // Create or recreate: files first, the container on its first network, connect the rest, start.
+    const replace = (kind: 'create' | 'recreate', cause: string, verifyHash?: string) => {
       acts.add({
-        kind: 'create',
+        kind,
         resource: { type: 'container', name: c.name },
-        cause: `${c.image} on ${c.primary.network}${c.primary.aliases.length ? ` as ${c.primary.aliases.join(', ')}` : ''}${waitNote}`,
-        container: containerPayload,
+        cause,
+        container: { desired: c, hash, config, verifyHash },
         fileWrites: c.files,
         after: [...netIds, ...waitIds],
         waitFor,
       });
       addConnects(acts, c, [...c.managedExtras, ...c.externalNetworks.map((n) => ({ network: n, aliases: [] }))], 'joins');
-      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: 'new container', implicit: true, waitFor });
+      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor });
       changing.add(c.name);
+      replaced.add(c.name);
+    };
+
+    if (!o) {
+      const miss = needImage();
+      if (miss) return miss;
+      if (res.missing.length && !res.deferred) return hold('DependencyNotReady', `${c.name}: cannot resolve ${res.missing.join(', ')}`);
+      replace('create', `${c.image} on ${c.primary.network}${c.primary.aliases.length ? ` as ${c.primary.aliases.join(', ')}` : ''}${waitNote}`);
       continue;
     }
 
@@ -506,18 +512,7 @@ function planUnit(
     if (recreateCause) {
       const miss = needImage();
       if (miss) return miss;
-      acts.add({
-        kind: 'recreate',
-        resource: { type: 'container', name: c.name },
-        cause: recreateCause,
-        container: { ...containerPayload, verifyHash },
-        fileWrites: c.files,
-        after: [...netIds, ...waitIds],
-        waitFor,
-      });
-      addConnects(acts, c, [...c.managedExtras, ...c.externalNetworks.map((n) => ({ network: n, aliases: [] }))], 'joins');
-      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: 'recreated', implicit: true, waitFor });
-      changing.add(c.name);
+      replace('recreate', recreateCause, verifyHash);
       continue;
     }
 
@@ -542,7 +537,7 @@ function planUnit(
   // A (re)created shared sidecar rejoins, in this pass, every bottle network that uses it.
   if (d.kind === 'shared') {
     const c = d.containers[0]!;
-    if (changing.has(c.name)) {
+    if (replaced.has(c.name)) {
       for (const b of [...input.desired.values()].filter((x) => x.kind === 'bottle' && x.uses.includes(d.name)).sort((x, y) => x.unit.localeCompare(y.unit))) {
         const net = b.networks[0]!.name;
         if (!netsByName.has(net)) continue; // a new bottle connects it itself
