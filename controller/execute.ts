@@ -127,6 +127,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
           name,
           subnet: n.subnet,
           gateway: n.gateway,
+          ipRange: n.ipRange,
           internal: n.desired.internal,
           options: n.desired.options,
           labels: { ...n.desired.labels, [L.specHash]: n.hash },

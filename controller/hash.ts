@@ -57,8 +57,8 @@ export function machineConfig(
   };
 }
 
-export function networkConfig(n: DesiredNetwork, subnet: string): Record<string, unknown> {
-  return { hashVersion: HASH_VERSION, subnet, internal: n.internal, options: n.options, labels: n.labels };
+export function networkConfig(n: DesiredNetwork, subnet: string, ipRange?: string): Record<string, unknown> {
+  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), internal: n.internal, options: n.options, labels: n.labels };
 }
 
 export function configHash(config: Record<string, unknown>): string {

@@ -22,7 +22,7 @@ export interface Action {
   after: number[];
   /** Printed as part of the action before it (the start that follows a create). */
   implicit?: boolean;
-  network?: { desired: DesiredNetwork; subnet: string; gateway: string; hash: string; config: Record<string, unknown> };
+  network?: { desired: DesiredNetwork; subnet: string; gateway: string; ipRange?: string; hash: string; config: Record<string, unknown> };
   container?: {
     desired: DesiredContainer;
     /** Undefined while a placeholder can only be resolved once a sidecar runs (executor resolves). */

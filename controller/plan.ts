@@ -8,7 +8,7 @@ import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredUnit } from 
 import { configHash, containerConfig, describeConfigChange, machineConfig, networkConfig } from './hash.js';
 import { L, isOurs } from './labels.js';
 import type { Action, ActionKind, Hold, Plan, UnitPlan } from './plan-types.js';
-import { allocate, deriveSubnet, gatewayOf, hostAddress, overlaps } from './subnets.js';
+import { allocate, deriveSubnet, dynamicRange, gatewayOf, hostAddress, overlaps } from './subnets.js';
 
 export interface PlanOptions {
   prefix: string;
@@ -414,10 +414,12 @@ function planUnit(
     const s = subnets.get(n.name);
     if (!s?.subnet) return hold('SubnetUnavailable', s?.error ?? `no subnet for ${n.name}`);
     base.subnets[n.name] = s.subnet;
-    const config = networkConfig(n, s.subnet);
+    const pinned = d.containers.flatMap((c) => (c.primary.network === n.name && c.primary.ip ? [c.primary.ip] : []));
+    const ipRange = dynamicRange(s.subnet, pinned);
+    const config = networkConfig(n, s.subnet, ipRange);
     const hash = configHash(config);
     unitHashes.push(hash);
-    const payload = { desired: n, subnet: s.subnet, gateway: gatewayOf(s.subnet), hash, config };
+    const payload = { desired: n, subnet: s.subnet, gateway: gatewayOf(s.subnet), ipRange, hash, config };
     const obs = (netsByName.get(n.name) ?? [])[0];
     if (!obs) {
       netIds.push(acts.add({ kind: 'create', resource: { type: 'network', name: n.name }, cause: 'not found', network: payload }).id);
@@ -445,6 +447,20 @@ function planUnit(
   for (const o of snapshot.containers) {
     if (mine(o.labels) && !desiredNames.has(o.name) && !acts.lastOf(o.name)) {
       acts.add({ kind: 'remove', resource: { type: 'container', name: o.name }, cause: 'no longer declared in the bottle' });
+    }
+  }
+
+  // A container holding another one's pinned address (Docker does not reserve the address of a
+  // stopped container) leaves that network first and rejoins it below with a dynamic address.
+  const pinnedBy = new Map(d.containers.filter((c) => c.primary.ip).map((c) => [`${c.primary.network}/${c.primary.ip}`, c.name] as const));
+  const squatters = new Set<string>();
+  for (const c of d.containers) {
+    const o = recreateAll ? undefined : ctrsByName.get(c.name);
+    const ip = o?.networks[c.primary.network]?.ip;
+    const owner = ip ? pinnedBy.get(`${c.primary.network}/${ip}`) : undefined;
+    if (o && owner && owner !== c.name) {
+      squatters.add(c.name);
+      acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `it holds ${ip}, pinned for ${shortName(owner, d)}`, networkName: c.primary.network, after: netIds });
     }
   }
 
@@ -519,7 +535,7 @@ function planUnit(
     // Same create-time configuration: fix what can be fixed in place.
     const running = o.state === 'running' || o.state === 'restarting' || o.state === 'paused';
     planFiles(acts, c, inv, input, running);
-    const missingNets = [c.primary, ...c.managedExtras].filter((ep) => !o.networks[ep.network]);
+    const missingNets = [c.primary, ...c.managedExtras].filter((ep) => !o.networks[ep.network] || (squatters.has(c.name) && ep === c.primary));
     addConnects(acts, c, missingNets, 'not connected');
     addConnects(acts, c, c.externalNetworks.filter((n) => !o.networks[n]).map((n) => ({ network: n, aliases: [] })), 'agent.networks adds');
     for (const n of inv?.resources[c.name]?.extraNetworks ?? []) {

@@ -84,3 +84,21 @@ export function deriveSubnet(name: string, used: string[]): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Where Docker may hand out dynamic addresses on a network with pinned ones: the half of the
+ * subnet that holds no pinned address. Docker's IPAM does not reserve the address of a stopped
+ * container, so without this a container started first (e.g. after an engine restart) can take
+ * a sidecar's pinned address and the sidecar then fails with "Address already in use".
+ */
+export function dynamicRange(subnet: string, pinned: string[]): string | undefined {
+  const c = parse(subnet);
+  if (!c || !pinned.length || c[1] >= 30) return undefined;
+  const base = toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4);
+  const half = 2 ** (32 - c[1] - 1);
+  for (const start of [base + half, base]) {
+    const range = `${fromInt(start)}/${c[1] + 1}`;
+    if (!pinned.some((ip) => overlaps(`${ip}/32`, range))) return range;
+  }
+  return undefined;
+}

@@ -43,6 +43,8 @@ export interface NetworkCreate {
   name: string;
   subnet: string;
   gateway?: string;
+  /** Where dynamic addresses come from (the rest of the subnet is for pinned ones). */
+  ipRange?: string;
   internal: boolean;
   options: Record<string, string>;
   labels: Record<string, string>;
@@ -155,7 +157,7 @@ export class DockerDriver {
         Internal: n.internal,
         Options: n.options,
         Labels: n.labels,
-        IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}) }] },
+        IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, ...(n.gateway ? { Gateway: n.gateway } : {}), ...(n.ipRange ? { IPRange: n.ipRange } : {}) }] },
       }),
     );
     return net.id;

@@ -321,3 +321,29 @@ test('recorded subnets never move, even when the network is gone', () => {
   const u = unit(plan(input([bottle('a'), bottle('b'), bottle('c')], snap, invs)), 'b');
   assert.deepEqual(u.subnets, before);
 });
+
+test('pinned addresses: dynamic ones come from the other half; a container holding a pinned address leaves and rejoins', () => {
+  const doc = bottle('p', { network: { subnet: '192.168.50.0/24' }, sidecars: [sidecar({ ip: '192.168.50.2' })] });
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const first = plan(input([doc], snap, invs));
+  assert.equal(unit(first, 'p').actions[0]!.network!.ipRange, '192.168.50.128/25');
+  apply(first, snap, invs);
+  // After an engine restart the agent started first and took the sidecar's address.
+  const agent = snap.containers.find((c) => c.name === 'bottle-p')!;
+  const side = snap.containers.find((c) => c.name === 'bottle-p-bundle')!;
+  agent.networks['bottle-p-net']!.ip = '192.168.50.2';
+  side.state = 'exited';
+  side.exitCode = 128;
+  const u = unit(plan(input([doc], snap, invs)), 'p');
+  assert.deepEqual(lines(u), ['disconnect container bottle-p', 'start container bottle-p-bundle', 'connect container bottle-p']);
+  assert.match(u.actions[0]!.cause, /holds 192\.168\.50\.2, pinned for bundle/);
+});
+
+test('dynamicRange keeps pinned addresses out of the dynamic half', async () => {
+  const { dynamicRange } = await import('../../controller/subnets.js');
+  assert.equal(dynamicRange('10.0.0.0/28', []), undefined);
+  assert.equal(dynamicRange('10.0.0.0/28', ['10.0.0.2']), '10.0.0.8/29');
+  assert.equal(dynamicRange('10.0.0.0/28', ['10.0.0.12']), '10.0.0.0/29');
+  assert.equal(dynamicRange('10.0.0.0/28', ['10.0.0.2', '10.0.0.12']), undefined);
+});
