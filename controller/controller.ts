@@ -67,6 +67,8 @@ export class Controller {
   private readonly limit: LimitFunction;
   private fingerprint = new Map<string, string>();
   private seeding = false;
+  /** The next batch also plans units that have no actor yet (a resync looks for leftovers). */
+  private discover = false;
   private wake?: () => void;
   private stopping = false;
   private loopDone?: Promise<void>;
@@ -115,11 +117,16 @@ export class Controller {
       if (outcome.kind === 'removed') return;
       // --once needs actors only for what is not settled yet (or failed): no actor for the in-sync many.
       if (this.o.once && (outcome.kind === 'ready' || outcome.kind === 'held')) return;
-      this.seeding = true; // the actor's initial request is the pass that just ran
-      const actor = this.spawn(u.unit);
-      this.seeding = false;
-      actor.send({ type: 'PASS_DONE', generation: 1, outcome });
+      this.spawnAfter(u.unit, outcome);
     });
+  }
+
+  /** An actor for a unit whose first pass already ran: its initial request is that pass. */
+  private spawnAfter(unit: string, outcome: PassOutcome): void {
+    this.seeding = true;
+    const actor = this.spawn(unit);
+    this.seeding = false;
+    actor.send({ type: 'PASS_DONE', generation: 1, outcome });
   }
 
   private spawn(unit: string): Actor {
@@ -206,7 +213,6 @@ export class Controller {
     this.discover = true;
     this.wake?.();
   }
-  private discover = false;
 
   /** Which bottles use a network (network events carry no labels). */
   unitsOfNetwork(name: string): string[] {
@@ -309,10 +315,7 @@ export class Controller {
       if (g !== undefined) this.actors.get(u.unit)?.send({ type: 'PASS_DONE', generation: g, outcome });
       else if (!this.actors.has(u.unit) && outcome.kind !== 'removed') {
         // Discovered by a resync (e.g. labelled leftovers of a crash): give it an actor.
-        this.seeding = true;
-        const a = this.spawn(u.unit);
-        this.seeding = false;
-        a.send({ type: 'PASS_DONE', generation: 1, outcome });
+        this.spawnAfter(u.unit, outcome);
       }
     });
     if (r.results.some((x) => x.reason === 'DockerUnreachable')) this.engineDown = true;

@@ -347,3 +347,18 @@ test('dynamicRange keeps pinned addresses out of the dynamic half', async () => 
   assert.equal(dynamicRange('10.0.0.0/28', ['10.0.0.12']), '10.0.0.0/29');
   assert.equal(dynamicRange('10.0.0.0/28', ['10.0.0.2', '10.0.0.12']), undefined);
 });
+
+test('a smolvm subnet derived from the name skips 192.168.17.0/24 and subnets in use, and is stable', async () => {
+  const { deriveSubnet } = await import('../../controller/subnets.js');
+  const crypto = await import('node:crypto');
+  // A name whose hash lands on 17 gets the next one.
+  let name = '';
+  for (let i = 0; ; i++) {
+    name = `b${i}`;
+    if ((crypto.createHash('sha256').update(name).digest().readUInt16BE(0) % 254) + 1 === 17) break;
+  }
+  assert.equal(deriveSubnet(name, []), '192.168.18.0/24');
+  assert.equal(deriveSubnet(name, ['192.168.18.0/24']), '192.168.19.0/24');
+  assert.equal(deriveSubnet('stable', []), deriveSubnet('stable', []));
+  assert.equal(deriveSubnet(name, ['192.168.0.0/16']), undefined);
+});
