@@ -16,8 +16,10 @@ sock_from_host() {
 
 answers() {
   local sock; sock=$(sock_from_host)
-  if [ -n "$sock" ]; then
+  if [ -n "$sock" ] && command -v curl >/dev/null 2>&1; then
     [ -S "$sock" ] && curl -fsS --max-time 3 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
+  elif [ -n "$sock" ]; then
+    [ -S "$sock" ] && timeout 5 docker -H "unix://$sock" version >/dev/null 2>&1
   else
     # tcp:// or other: let the client decide
     docker version >/dev/null 2>&1
