@@ -185,8 +185,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
       return 'done';
     case 'exec': {
       const r = await docker.exec(name, a.exec!);
-      if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.output.trim().slice(-300)}`);
-      await save(() => recordDelivered(inv, name, a.delivers ?? []));
+      await delivered(a, name, r.exitCode, r.output, inv, save);
       return 'done';
     }
     case 'restart':
@@ -299,8 +298,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, save: Sa
     }
     case 'exec': {
       const r = await smolvm.exec(name, a.exec!);
-      if (r.exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${r.exitCode}: ${r.stderr.trim().slice(-300)}`);
-      await save(() => recordDelivered(inv, name, a.delivers ?? []));
+      await delivered(a, name, r.exitCode, r.stderr, inv, save);
       return 'done';
     }
     case 'remove':
@@ -342,6 +340,12 @@ async function resolveMachineAtExecution(m: DesiredMachine, ctx: ExecContext): P
 function ignoreNotFound(e: unknown): void {
   if (e instanceof DockerError && e.kind === 'not-found') return;
   throw e;
+}
+
+/** An onChange exec counts as delivered only when it succeeded (else the next pass runs it again). */
+async function delivered(a: Action, name: string, exitCode: number, output: string, inv: Inventory, save: Save): Promise<void> {
+  if (exitCode !== 0) throw new Error(`exec ${JSON.stringify(a.exec)} in ${name} exited ${exitCode}: ${output.trim().slice(-300)}`);
+  await save(() => recordDelivered(inv, name, a.delivers ?? []));
 }
 
 function recordDelivered(inv: Inventory, container: string, files: DesiredFile[]): void {
