@@ -180,9 +180,11 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   // Reach the engine before touching the state dir: an unreachable engine changes nothing.
   const docker = await connectDocker(f);
   if (f.dryRun) {
+    // reconcile's exit codes, not plan's: 2 means invalid spec files here.
     const obs = await observeAndPlan(o, docker, { createKey: false });
+    for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
-    return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
+    return obs.load.diagnostics.length ? EXIT.invalid : EXIT.ok;
   }
   const release = await acquireLock(paths, { op: f.once ? 'reconcile --once' : 'reconcile (watch)', timeoutMs: parseDuration(f.lockTimeout) });
   try {

@@ -21,6 +21,7 @@ export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
     if (QUIET_HOLDS.has(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
     return { kind: 'failed', reason: h.reason, error: h.message }; // ImageMissing, NetworkMissing, ...
   }
+  if (r.ok && r.requeue) return { kind: 'requeue' };
   if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
   if (r.reason === 'Aborted') return { kind: 'aborted' };
   if (r.reason === 'DockerUnreachable') return { kind: 'engine-down' };
@@ -241,6 +242,31 @@ export class Controller {
     this.resync();
   }
 
+  /**
+   * The engine stopped answering: hold the queue and ping it with backoff (1 s doubling to
+   * 30 s) until it answers, whether or not the event stream notices (a reset on one request
+   * can happen while the stream stays up).
+   */
+  markEngineDown(): void {
+    this.engineDown = true;
+    if (this.probing) return;
+    this.probing = true;
+    void (async () => {
+      let delay = 1000;
+      while (this.engineDown && !this.stopping) {
+        await new Promise((r) => setTimeout(r, delay).unref());
+        try {
+          await this.docker.ping();
+          if (this.engineDown && !this.stopping) this.engineBack();
+        } catch {
+          delay = Math.min(delay * 2, 30_000);
+        }
+      }
+      this.probing = false;
+    })();
+  }
+  private probing = false;
+
   private async pass(include: (unit: string) => boolean, units?: Map<string, number>): Promise<PassResult> {
     const aborts = new Map<string, AbortController>();
     for (const u of units?.keys() ?? []) {
@@ -299,7 +325,7 @@ export class Controller {
       const down = e instanceof DockerError && e.kind === 'unreachable';
       if (down) {
         if (!this.engineDown) this.log.warn({ err: { message: (e as Error).message } }, 'Docker Engine unreachable: waiting for it');
-        this.engineDown = true;
+        this.markEngineDown();
       } else {
         this.log.error({ err: { message: (e as Error).message } }, 'pass failed');
       }
@@ -318,7 +344,7 @@ export class Controller {
         this.spawnAfter(u.unit, outcome);
       }
     });
-    if (r.results.some((x) => x.reason === 'DockerUnreachable')) this.engineDown = true;
+    if (r.results.some((x) => x.reason === 'DockerUnreachable')) this.markEngineDown();
   }
 
   /** --once: every bottle settled (ready, stalled, held, removed, or out of retries). */

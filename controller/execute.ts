@@ -38,6 +38,8 @@ export interface UnitResult {
   unit: string;
   ok: boolean;
   executed: number;
+  /** The pass stopped early on purpose (a conditional recreate was not needed): plan again at once. */
+  requeue?: boolean;
   error?: string;
   /** Reason for status when failed (ImageMissing, DockerError, Timeout, ...). */
   reason?: string;
@@ -60,12 +62,10 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     if (invDirty) await writeInventory(ctx.paths, inv);
     invDirty = false;
   };
-  const skipped = new Set<string>(); // containers whose conditional recreate turned out unneeded
   let executed = 0;
 
   for (const a of up.actions) {
     if (ctx.signal?.aborted) return { unit: up.unit, ok: false, executed, error: 'aborted', reason: 'Aborted' };
-    if (a.resource.type === 'container' && skipped.has(a.resource.name) && (a.kind === 'connect' || a.implicit)) continue;
     const what = `${a.kind} ${a.resource.type} ${a.resource.name}`;
     try {
       const did = await step(a, inv, ctx, async (change) => {
@@ -74,9 +74,10 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
         await flush();
       });
       if (did === 'skipped') {
-        skipped.add(a.resource.name);
-        log.info({ action: a.kind, resource: a.resource.name }, `${a.resource.name}: environment unchanged, not recreated`);
-        continue;
+        // The rest of the plan assumed a recreate: stop here and plan the unit again from what runs now.
+        log.info({ action: a.kind, resource: a.resource.name }, `${a.resource.name}: environment unchanged, not recreated; planning again`);
+        await flush();
+        return { unit: up.unit, ok: true, executed, requeue: true };
       }
       executed++;
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'ok', revision: up.revision });
@@ -210,6 +211,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
 
 function adopt(a: Action, inv: Inventory): void {
   inv.resources[a.resource.name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+  if (a.adopt!.delivered) inv.delivered[a.resource.name] = { ...a.adopt!.delivered, ...inv.delivered[a.resource.name] };
 }
 
 function smolvmOf(ctx: ExecContext): SmolvmDriver {

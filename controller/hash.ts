@@ -27,7 +27,8 @@ export function containerConfig(
     resources: c.resources ?? null,
     network: c.primary,
     managedExtras: c.managedExtras,
-    mounts: c.files.map((f) => ({ path: f.path, mode: f.mode, ...(f.onChange.type === 'recreate' ? { content: f.hash } : {}) })),
+    // The host side is part of the bind: a moved state dir means new mounts.
+    mounts: c.files.map((f) => ({ path: f.path, source: f.hostPath, mode: f.mode, ...(f.onChange.type === 'recreate' ? { content: f.hash } : {}) })),
     labels: c.labels,
   };
 }

@@ -14,6 +14,7 @@ export type PassOutcome =
   | { kind: 'held'; reason: string; message: string } // suspended / empty source: wait for input
   | { kind: 'removed' }
   | { kind: 'aborted' } // superseded by a newer spec: a new pass is already requested
+  | { kind: 'requeue' } // stopped early on purpose: plan again at once
   | { kind: 'engine-down' }; // not the bottle's fault: retried when the engine is back
 
 export type LifecycleEvent =
@@ -29,6 +30,8 @@ export interface LifecycleContext {
   generation: number; // id of the pass last requested; stale reports are ignored
   lastError?: string;
   reason?: string;
+  /** Consecutive passes that asked to plan again; bounded so a flapping sidecar cannot spin. */
+  requeues: number;
   nextRetryAt?: number;
   stalledReason?: string;
 }
@@ -70,7 +73,8 @@ export function lifecycleMachine(deps: LifecycleDeps) {
         },
       }),
       abort: ({ context }) => deps.abortPass(context.unit),
-      resetAttempts: assign({ attempt: 0, lastError: undefined, nextRetryAt: undefined }),
+      resetAttempts: assign({ attempt: 0, lastError: undefined, nextRetryAt: undefined, requeues: 0 }),
+      countRequeue: assign({ requeues: ({ context }) => context.requeues + 1 }),
       recordFailure: assign(({ context, event }) => {
         const o = event.type === 'PASS_DONE' && event.outcome.kind === 'failed' ? event.outcome : undefined;
         const attempt = context.attempt + 1;
@@ -89,6 +93,8 @@ export function lifecycleMachine(deps: LifecycleDeps) {
       isHeld: outcome('held'),
       isRemoved: outcome('removed'),
       isEngineDown: outcome('engine-down'),
+      isRequeue: ({ context, event }) => outcome('requeue')({ context, event }) && context.requeues < 3,
+      isRequeueSpent: outcome('requeue'),
       // A collision can clear without a spec change (someone removes the other container):
       // the periodic resync may retry it; an invalid spec waits for its file.
       resyncRetries: ({ context }) => context.stalledReason !== 'InvalidSpec',
@@ -98,7 +104,7 @@ export function lifecycleMachine(deps: LifecycleDeps) {
     },
   }).createMachine({
     id: 'bottle',
-    context: ({ input }) => ({ unit: input.unit, attempt: 0, generation: 0 }),
+    context: ({ input }) => ({ unit: input.unit, attempt: 0, generation: 0, requeues: 0 }),
     initial: 'reconciling',
     states: {
       reconciling: {
@@ -113,6 +119,8 @@ export function lifecycleMachine(deps: LifecycleDeps) {
           RESYNC: { actions: 'request' },
           PASS_DONE: [
             { guard: 'isReady', target: 'ready', actions: 'resetAttempts' },
+            { guard: 'isRequeue', target: 'reconciling', reenter: true, actions: 'countRequeue' },
+            { guard: 'isRequeueSpent', target: 'ready', actions: 'resetAttempts' },
             { guard: 'isRemoved', target: 'removed' },
             { guard: 'isStalled', target: 'stalled', actions: 'recordStall' },
             { guard: 'isSuspended', target: 'suspended', actions: 'recordStall' },

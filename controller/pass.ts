@@ -150,7 +150,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       if (u.state === 'held') {
         return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
       }
-      if (!u.actions.length) return { unit: u.unit, ok: true, executed: 0 };
+      // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
+      if (!u.actions.length && !u.removeUnit) return { unit: u.unit, ok: true, executed: 0 };
       return executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
     });
   // Shared sidecars first: bottles connect to them, and must never hold every slot while waiting.

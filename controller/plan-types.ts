@@ -51,7 +51,7 @@ export interface Action {
   /** Files written (in place) before a create or recreate, so the bind-mount sources exist. */
   fileWrites?: DesiredFile[];
   /** Inventory entry made by adopt. */
-  adopt?: { type: 'network' | 'container' | 'machine'; role: string; specHash?: string };
+  adopt?: { type: 'network' | 'container' | 'machine'; role: string; specHash?: string; delivered?: Record<string, string> };
 }
 
 export type UnitState = 'changes' | 'in-sync' | 'held' | 'removed';

@@ -431,16 +431,21 @@ function planUnit(
     if (obs.labels[L.specHash] !== hash) {
       recreateAll = true;
       const why = obs.subnets[0] !== s.subnet ? `subnet ${obs.subnets.join(',')} -> ${s.subnet}` : 'network settings changed';
-      // Containers must leave the network first: remove them now, recreate them below.
+      // Containers must leave the network first: ours are removed now and recreated below; shared
+      // sidecars are disconnected and rejoin it below.
       for (const c of snapshot.containers) {
-        if (mine(c.labels) && c.networks[n.name]) acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
+        if (!c.networks[n.name]) continue;
+        if (mine(c.labels)) acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
+        else if (isOurs(c.labels, opts.instance) && c.labels[L.kind] === 'shared') {
+          acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `leaves ${n.name}, which is recreated`, networkName: n.name });
+        }
       }
       netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload }).id);
     }
   }
 
   // Shared sidecars join the bottle network before anything of the bottle runs; those no longer used leave.
-  if (d.kind === 'bottle') planSharedAttachments(acts, d, input, ctrsByName, netIds);
+  if (d.kind === 'bottle') planSharedAttachments(acts, d, input, ctrsByName, netIds, recreateAll);
 
   // Containers of this bottle that are no longer declared go before anything new needs their address.
   const desiredNames = new Set(d.containers.map((c) => c.name));
@@ -508,7 +513,9 @@ function planUnit(
     }
 
     if (!inv?.resources[c.name]) {
-      acts.add({ kind: 'adopt', resource: { type: 'container', name: c.name }, cause: 'labelled as ours, missing from the inventory', adopt: { type: 'container', role: c.role, specHash: o.labels[L.specHash] } });
+      // Files already on disk with the desired content count as delivered: adopting never signals.
+      const onDisk = Object.fromEntries(c.files.filter((f) => input.fileHashes.get(f.hostPath) === f.hash).map((f) => [f.path, f.hash]));
+      acts.add({ kind: 'adopt', resource: { type: 'container', name: c.name }, cause: 'labelled as ours, missing from the inventory', adopt: { type: 'container', role: c.role, specHash: o.labels[L.specHash], delivered: onDisk } });
     }
 
     let recreateCause: string | undefined;
@@ -594,7 +601,9 @@ function planFiles(
   for (const f of c.files) {
     const onDisk = input.fileHashes.get(f.hostPath);
     if (onDisk !== f.hash) {
-      const action = f.onChange.type === 'signal' ? `, then ${f.onChange.signal}` : f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
+      const action =
+        onDisk === undefined && f.onChange.type !== 'recreate' ? ', then restart (a new file must be bound again)'
+        : f.onChange.type === 'signal' ? `, then ${f.onChange.signal}` : f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
       acts.add({
         kind: 'rewrite-file',
         resource: { type: 'file', name: `${c.name}:${f.path}` },
@@ -607,15 +616,19 @@ function planFiles(
     // with the right content already on disk is taken as told.
     const told = delivered[f.path] ?? (inv?.resources[c.name] ? undefined : onDisk);
     if (told === f.hash || !running) continue;
-    const key = f.onChange.type === 'signal' ? `signal:${f.onChange.signal}` : f.onChange.type === 'exec' ? `exec:${JSON.stringify(f.onChange.command)}` : 'restart';
+    // A file that was missing on the host is written to a new inode, which a running container's
+    // single-file bind mount cannot see: only a restart binds it again.
+    const rebind = onDisk === undefined;
+    const type = rebind ? 'restart' : f.onChange.type;
+    const key = type === 'signal' && f.onChange.type === 'signal' ? `signal:${f.onChange.signal}` : type === 'exec' && f.onChange.type === 'exec' ? `exec:${JSON.stringify(f.onChange.command)}` : 'restart';
     const existing = pending.find((p) => p.key === key);
     if (existing) existing.files.push(f);
     else pending.push({
-      kind: f.onChange.type as ActionKind,
+      kind: type as ActionKind,
       key,
       files: [f],
-      signal: f.onChange.type === 'signal' ? f.onChange.signal : undefined,
-      exec: f.onChange.type === 'exec' ? f.onChange.command : undefined,
+      signal: type === 'signal' && f.onChange.type === 'signal' ? f.onChange.signal : undefined,
+      exec: type === 'exec' && f.onChange.type === 'exec' ? f.onChange.command : undefined,
     });
   }
   // A restart delivers everything; signals and execs are then pointless.
@@ -761,7 +774,14 @@ function planMachine(
 }
 
 /** Connect the shared sidecars a bottle uses to its network (under their alias); disconnect the rest. */
-function planSharedAttachments(acts: ActionList, d: DesiredUnit, input: PlanInput, ctrsByName: Map<string, ObservedContainer>, netIds: number[]): void {
+function planSharedAttachments(
+  acts: ActionList,
+  d: DesiredUnit,
+  input: PlanInput,
+  ctrsByName: Map<string, ObservedContainer>,
+  netIds: number[],
+  networkRecreated: boolean,
+): void {
   const net = d.networks[0]!.name;
   const used = new Set<string>();
   for (const n of d.uses) {
@@ -769,7 +789,7 @@ function planSharedAttachments(acts: ActionList, d: DesiredUnit, input: PlanInpu
     const c = s.containers[0]!;
     used.add(c.name);
     const o = ctrsByName.get(c.name);
-    if (o?.networks[net]) continue;
+    if (o?.networks[net] && !networkRecreated) continue;
     acts.add({
       kind: 'connect',
       resource: { type: 'container', name: c.name },
@@ -781,7 +801,7 @@ function planSharedAttachments(acts: ActionList, d: DesiredUnit, input: PlanInpu
     });
   }
   for (const o of ctrsByName.values()) {
-    if (!isOurs(o.labels, input.opts.instance) || o.labels[L.kind] !== 'shared' || used.has(o.name) || !o.networks[net]) continue;
+    if (networkRecreated || !isOurs(o.labels, input.opts.instance) || o.labels[L.kind] !== 'shared' || used.has(o.name) || !o.networks[net]) continue;
     acts.add({ kind: 'disconnect', resource: { type: 'container', name: o.name }, cause: `${d.name} no longer uses ${o.labels[L.bottle]}`, networkName: net });
   }
 }

@@ -33,7 +33,7 @@ export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver
     },
     onLost: (err, retryInMs) => {
       if (!controller.engineDown) log.warn({ err: { message: err.message } }, 'lost the Docker event stream: reconnecting with backoff');
-      controller.engineDown = true;
+      controller.markEngineDown();
       log.debug({ retryInMs }, 'event stream reconnect scheduled');
     },
   });

@@ -46,7 +46,7 @@ export async function acquireLock(
       const release = await lockfile.lock(paths.root, {
         lockfilePath: paths.lock,
         stale: opts.staleMs ?? 10_000,
-        update: 2_000,
+        update: 1_000,
         retries: 0,
         realpath: false,
         onCompromised: opts.onCompromised ?? ((err) => { throw err; }),
@@ -60,16 +60,35 @@ export async function acquireLock(
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       const owner = await readOwner(paths);
-      if (owner && owner.host === os.hostname() && owner.pid !== process.pid && !alive(owner.pid)) {
-        // The holder died without releasing: its lock is ours to break.
-        await fs.rm(paths.lock, { recursive: true, force: true });
-        await fs.rm(paths.lockOwner, { force: true });
+      if (owner && owner.host === os.hostname() && owner.pid !== process.pid && !alive(owner.pid) && (await lockAgeMs(paths)) > BREAK_AFTER_MS) {
+        // The holder died without releasing: its lock is ours to break. A live holder refreshes
+        // the lock's mtime every second, so an older lock is the dead owner's and not a fresh
+        // one of another contender (whose owner file may not be written yet). The rename makes
+        // the break atomic: of two contenders, one renames, the other finds nothing to break.
+        const grave = `${paths.lock}.broken.${process.pid}.${Date.now()}`;
+        try {
+          await fs.rename(paths.lock, grave);
+          await fs.rm(grave, { recursive: true, force: true });
+        } catch {
+          /* someone else broke it first */
+        }
         continue;
       }
       if (Date.now() >= deadline) throw new LockHeldError(owner);
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 2_000);
     }
+  }
+}
+
+/** A live holder refreshes the lock every second (proper-lockfile `update`). */
+const BREAK_AFTER_MS = 2_500;
+
+async function lockAgeMs(paths: StatePaths): Promise<number> {
+  try {
+    return Date.now() - (await fs.stat(paths.lock)).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

@@ -153,3 +153,15 @@ test('drift during a pass asks for one more pass after it (the running one may h
   h.done({ kind: 'ready' });
   assert.equal(h.state(), 'ready');
 });
+
+test('a pass that asks to plan again gets another pass at once, but not forever', () => {
+  const h = harness();
+  for (let i = 0; i < 3; i++) {
+    const n = h.requests.length;
+    h.done({ kind: 'requeue' });
+    assert.equal(h.state(), 'reconciling');
+    assert.equal(h.requests.length, n + 1);
+  }
+  h.done({ kind: 'requeue' });
+  assert.equal(h.state(), 'ready', 'a fourth request in a row is not honoured');
+});

@@ -80,7 +80,10 @@ function apply(p: Plan, snap: DockerSnapshot, inventories: Map<string, Inventory
     Object.assign(inv.subnets, u.subnets);
     for (const a of u.actions) {
       const name = a.resource.name;
-      if (a.kind === 'adopt') inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+      if (a.kind === 'adopt') {
+        inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+        if (a.adopt!.delivered) inv.delivered[name] = { ...a.adopt!.delivered };
+      }
       if ((a.kind === 'create' || a.kind === 'recreate') && a.network) {
         snap.networks = snap.networks.filter((x) => x.name !== name);
         snap.networks.push({ id: `net${++n}`, name, labels: { ...a.network.desired.labels, [L.specHash]: a.network.hash }, subnets: [a.network.subnet], internal: a.network.desired.internal, options: a.network.desired.options });
@@ -265,14 +268,30 @@ test('an invalid spec holds the bottle; a broken file holds what came from it; a
   for (const u of allowed.units) assert.equal(u.state, 'removed');
 });
 
-test('labelled resources missing from the inventory are adopted, not recreated', () => {
+test('labelled resources missing from the inventory are adopted, not recreated, and never signalled', () => {
+  const withFile = bottle('a', { sidecars: [sidecar({ files: [{ path: '/f', content: Buffer.from('v1'), mode: 0o644, onChange: { type: 'signal', signal: 'SIGHUP' } }] })] });
   const snap = empty();
   const invs = new Map<string, Inventory>();
-  apply(plan(input([bottle('a')], snap, invs)), snap, invs);
-  const p = plan(input([bottle('a')], snap, new Map()));
+  const fh = new Map<string, string | undefined>();
+  apply(plan(input([withFile], snap, invs)), snap, invs, fh);
+  const lost = new Map<string, Inventory>(); // the state dir was wiped; the files are back on disk
+  const p = plan(input([withFile], snap, lost, { fileHashes: fh }));
   const u = unit(p, 'a');
   assert.ok(u.actions.length > 0);
   assert.ok(u.actions.every((a) => a.kind === 'adopt'), lines(u).join('; '));
+  apply(p, snap, lost, fh);
+  assert.equal(unit(plan(input([withFile], snap, lost, { fileHashes: fh })), 'a').state, 'in-sync');
+});
+
+test('a signal file that went missing on the host is rewritten and the container restarted (a new inode needs a new bind)', () => {
+  const withFile = bottle('a', { sidecars: [sidecar({ files: [{ path: '/f', content: Buffer.from('v1'), mode: 0o644, onChange: { type: 'signal', signal: 'SIGHUP' } }] })] });
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const fh = new Map<string, string | undefined>();
+  apply(plan(input([withFile], snap, invs)), snap, invs, fh);
+  for (const k of fh.keys()) fh.set(k, undefined);
+  invs.get('a')!.delivered = {};
+  assert.deepEqual(lines(unit(plan(input([withFile], snap, invs, { fileHashes: fh })), 'a')), ['rewrite-file file bottle-a-bundle:/f', 'restart container bottle-a-bundle']);
 });
 
 test('a missing secret variable holds the bottle; the plan never shows secret values', () => {
