@@ -381,3 +381,31 @@ test('a smolvm subnet derived from the name skips 192.168.17.0/24 and subnets in
   assert.equal(deriveSubnet('stable', []), deriveSubnet('stable', []));
   assert.equal(deriveSubnet(name, ['192.168.0.0/16']), undefined);
 });
+
+test('a recreated bottle network: the shared sidecar leaves it first and rejoins it after', async () => {
+  const { renderShared } = await import('../../controller/render.js');
+  const shared = renderShared(
+    { kind: 'SharedSidecar', metadata: { name: 'cache', labels: {} }, origin: { file: 'c.yaml', line: 1, col: 1 }, spec: { image: 'side:1', alias: 'pkg-cache', env: {}, secretEnv: {}, files: [], ports: [], init: true } },
+    { prefix: 'bottle', instance: INSTANCE, paths },
+  );
+  const user = (labels: Record<string, string>) => ({ ...bottle('u', { uses: ['cache'] }), metadata: { name: 'u', labels } });
+  const withShared = (docs: BottleDoc[], snap: DockerSnapshot, invs: Map<string, Inventory>) => {
+    const i = input(docs, snap, invs);
+    i.desired.set(shared.unit, shared);
+    return i;
+  };
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(withShared([user({})], snap, invs)), snap, invs);
+  const sc = snap.containers.find((c) => c.name === 'bottle-shared-cache')!;
+  sc.networks['bottle-u-net'] = { networkId: snap.networks.find((n) => n.name === 'bottle-u-net')!.id, ip: '10.0.0.99' };
+  assert.equal(unit(plan(withShared([user({})], snap, invs)), 'u').state, 'in-sync');
+  // A label change recreates the bottle's networks (labels are create-time).
+  const u = unit(plan(withShared([user({ team: 'x' })], snap, invs)), 'u');
+  const l = lines(u);
+  const leave = l.indexOf('disconnect container bottle-shared-cache');
+  const recreate = l.indexOf('recreate network bottle-u-net');
+  const rejoin = l.indexOf('connect container bottle-shared-cache');
+  assert.ok(leave >= 0 && recreate > leave && rejoin > recreate, l.join('; '));
+  assert.ok(!l.includes('remove container bottle-shared-cache'), 'the shared sidecar is never removed by a bottle');
+});
