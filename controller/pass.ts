@@ -90,7 +90,11 @@ export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts:
   );
   const fileHashes = new Map<string, string | undefined>();
   await Promise.all(
-    [...desired.values()].flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => fileHashes.set(f.hostPath, await fileHash(f.hostPath))),
+    // Only the units this pass plans: a per-bottle pass in watch mode reads only its own files.
+    [...desired.values()]
+      .filter((d) => !opts.include || opts.include(d.unit))
+      .flatMap((d) => d.containers.flatMap((c) => c.files))
+      .map(async (f) => fileHashes.set(f.hostPath, await fileHash(f.hostPath))),
   );
   const p = plan({
     load,
