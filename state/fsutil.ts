@@ -30,7 +30,16 @@ export function sha256(data: string | Buffer): string {
  */
 export async function writeInPlace(file: string, content: Buffer, mode: number): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const fh = await fs.open(file, 'w', mode); // O_TRUNC keeps the inode
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, 'w', mode); // O_TRUNC keeps the inode
+  } catch (e) {
+    // Docker creates a missing bind-mount source as a directory when it starts a container
+    // (e.g. after the state dir was wiped). Nothing of ours is ever a directory there.
+    if ((e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+    await fs.rm(file, { recursive: true, force: true });
+    fh = await fs.open(file, 'w', mode);
+  }
   try {
     await fh.writeFile(content);
     await fh.chmod(mode);
