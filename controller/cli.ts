@@ -39,6 +39,7 @@ export interface CommonFlags {
   logLevel: string;
   allowEmpty?: boolean;
   allowOutside?: boolean;
+  adopt?: boolean;
   secretsFile?: string;
   publishHost: string;
   concurrency: string;
@@ -72,6 +73,7 @@ function common(cmd: Command): Command {
     .option('--publish-host <ip>', 'host address sidecar ports are published on', '127.0.0.1')
     .option('--allow-empty', 'let an empty or missing bottles directory prune every bottle')
     .option('--allow-outside', 'let source:/from: paths leave the bottles directory')
+    .option('--adopt', "take over declared bottles' resources that another state directory (or a lost one) created with this --instance")
     .option('--secrets-file <file>', 'dotenv file with secret values (wins over the environment)')
     .option('--concurrency <n>', 'bottles reconciled in parallel', '4')
     .option('--lock-timeout <duration>', 'how long to wait for another reconciler', '10s')
@@ -109,6 +111,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     publishHost: f.publishHost,
     allowEmpty: !!f.allowEmpty,
     allowOutside: !!f.allowOutside,
+    adopt: !!f.adopt,
     secretsFile: f.secretsFile,
     concurrency,
     waitTimeoutMs: parseDuration(f.waitTimeout),
@@ -177,6 +180,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   const paths = statePaths(f);
   const o = passOptions(f, paths);
   if (!f.once && f.maxDeletions === undefined) o.maxDeletions = 3;
+  if (!f.once && f.adopt && !f.dryRun) throw new UsageError('--adopt is a deliberate one-time takeover: run it with reconcile --once (or plan), not in watch mode');
   // Reach the engine before touching the state dir: an unreachable engine changes nothing.
   const docker = await connectDocker(f);
   if (f.dryRun) {

@@ -12,6 +12,7 @@ import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } f
 import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
+import { unitKey } from './unit-key.js';
 
 
 export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
@@ -34,13 +35,10 @@ export function fingerprints(load: LoadResult): Map<string, string> {
   // The revision is part of the input: a new commit gives every bottle a pass (and its status the commit).
   const doc = (d: { metadata: unknown; spec: unknown; origin: { file: string; revision?: string } }) =>
     sha256(stringify({ m: d.metadata, s: d.spec, f: d.origin.file, r: d.origin.revision }) ?? '');
-  for (const [name, d] of load.shared) out.set(`shared.${name}`, doc(d));
+  for (const [name, d] of load.shared) out.set(unitKey.shared(name), doc(d));
   // A bottle's input includes the shared sidecars it uses: declaring one un-stalls its users.
-  for (const [name, d] of load.bottles) out.set(name, sha256(doc(d) + d.spec.uses.map((u) => out.get(`shared.${u}`) ?? 'missing').join(',')));
-  for (const [key, diags] of load.held) {
-    const unit = key.startsWith('SharedSidecar/') ? `shared.${key.slice('SharedSidecar/'.length)}` : key.slice('Bottle/'.length);
-    out.set(unit, 'invalid:' + sha256(stringify(diags) ?? ''));
-  }
+  for (const [name, d] of load.bottles) out.set(name, sha256(doc(d) + d.spec.uses.map((u) => out.get(unitKey.shared(u)) ?? 'missing').join(',')));
+  for (const [key, diags] of load.held) out.set(unitKey.fromDocKey(key), 'invalid:' + sha256(stringify(diags) ?? ''));
   return out;
 }
 
@@ -180,10 +178,21 @@ export class Controller {
     return out;
   }
 
-  /** Something happened to these units (Docker event). */
-  drift(unit: string): void {
+  /** Something happened to this unit (Docker event); `died`: a container to inspect, not trust the list for. */
+  drift(unit: string, died?: string): void {
+    if (died) {
+      const s = this.reinspect.get(unit) ?? new Set<string>();
+      this.reinspect.set(unit, s.add(died));
+    }
     this.actors.get(unit)?.send({ type: 'DRIFT' });
   }
+  private readonly reinspect = new Map<string, Set<string>>();
+
+  /** The unit whose container has this ID (learned from the last passes). */
+  unitOfContainer(id: string): string | undefined {
+    return this.containerUnits.get(id);
+  }
+  private readonly containerUnits = new Map<string, string>();
 
   /** Re-read the specs and tell each bottle whose input changed; new bottles get an actor. */
   async specsChanged(): Promise<void> {
@@ -235,6 +244,11 @@ export class Controller {
       for (const c of u.desired?.containers ?? []) for (const n of c.externalNetworks) add(n, u.unit);
     }
     for (const [unit, inv] of r.inventories) for (const [name, res] of Object.entries(inv.resources)) if (res.type === 'network') add(name, unit);
+    const planned = new Set(r.plan.units.map((u) => u.unit));
+    for (const c of r.snapshot.containers) {
+      const u = unitKey.fromLabels(c.labels);
+      if (u && planned.has(u)) this.containerUnits.set(c.id, u);
+    }
   }
 
   engineBack(): void {
@@ -275,9 +289,15 @@ export class Controller {
       this.inflight.set(u, ac);
     }
     const started = performance.now();
+    const reinspect = new Set<string>();
+    for (const u of units?.keys() ?? []) {
+      for (const n of this.reinspect.get(u) ?? []) reinspect.add(n);
+      this.reinspect.delete(u);
+    }
     try {
       const r = await runPass(this.o.pass, this.docker, this.log, {
         include,
+        reinspect,
         limit: this.limit,
         signalFor: (u) => aborts.get(u)?.signal,
         afterStep: this.o.afterStep ? (u) => this.o.afterStep!(u) : undefined,

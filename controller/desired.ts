@@ -24,6 +24,9 @@ export interface DesiredFile {
   content: Buffer;
   hash: string;
   mode: number;
+  /** Owner inside the container when the spec names one (else the container's user). */
+  uid?: number;
+  gid?: number;
   onChange: OnChange;
 }
 

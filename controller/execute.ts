@@ -15,6 +15,12 @@ import { configHash, containerConfig, machineConfig } from './hash.js';
 import { substitutePlaceholders } from '../specs/placeholders.js';
 import { L } from './labels.js';
 import type { Action, UnitPlan } from './plan-types.js';
+import type { OwnerIdentity } from '../state/owner.js';
+import type { ImageCache } from '../state/image-cache.js';
+import crypto from 'node:crypto';
+import { secretFreeHash } from './hash.js';
+import { resolveUser } from './image-user.js';
+import { ownerOf, type FileOwner } from './plan-files.js';
 
 export interface ExecContext {
   docker: DockerDriver;
@@ -32,6 +38,10 @@ export interface ExecContext {
   signal?: AbortSignal;
   /** Called after every completed step (tests use it to kill the process between steps). */
   afterStep?: (unit: string, action: Action) => Promise<void> | void;
+  /** This state directory (its id is on every resource, set by the renderer). */
+  owner: OwnerIdentity;
+  /** Image facts learned at observation; a create resolves a named user into it. */
+  images: ImageCache;
 }
 
 export interface UnitResult {
@@ -144,14 +154,28 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         hash = configHash(config);
         if (a.container!.verifyHash !== undefined && a.container!.verifyHash === hash) return 'skipped';
       }
-      for (const f of a.fileWrites ?? []) await writeInPlace(f.hostPath, f.content, f.mode);
-      inv.resources[name] = { type: 'container', role: c.role, specHash: hash, applied: config, extraNetworks: c.externalNetworks };
+      const known = a.fileOwner && 'uid' in a.fileOwner ? a.fileOwner : undefined;
+      for (const f of a.fileWrites ?? []) await writeInPlace(f.hostPath, f.content, f.mode, ownerOf(f, known));
+      inv.resources[name] = { type: 'container', role: c.role, specHash: hash, applied: config, extraNetworks: c.externalNetworks, ...(known && { fileOwner: known }) };
       await save();
       if (a.kind === 'recreate') {
         await docker.stop(name, ctx.stopTimeoutSec);
         await docker.removeContainer(name);
       }
-      await docker.createContainer(name, createBody(c, config!, hash, ctx));
+      const id = await docker.createContainer(name, createBody(c, config!, hash, a.container!.stopSignal, ctx));
+      if (a.fileOwner && 'user' in a.fileOwner) {
+        // The image runs as a named user: its ids are in its own /etc/passwd, readable from the
+        // created (not yet started) container. Files are chowned before it starts.
+        const ids = await userIds(docker, name, a.fileOwner.user);
+        for (const f of c.files) {
+          const o = ownerOf(f, ids);
+          if (o) await fs.chown(f.hostPath, o.uid, o.gid);
+        }
+        const imageId = (await docker.inspectContainer(id)).Image;
+        const img = ctx.images.get(imageId);
+        if (img) ctx.images.set(imageId, { ...img, uid: ids.uid, gid: ids.gid });
+        await save(() => (inv.resources[name]!.fileOwner = ids));
+      }
       // A fresh container reads the current content at start: everything is delivered.
       await save(() => (inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]))));
       return 'done';
@@ -178,11 +202,18 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
       await docker.start(name);
       return 'done';
     case 'rewrite-file':
-      await writeInPlace(a.file!.hostPath, a.file!.content, a.file!.mode);
+      await writeInPlace(a.file!.hostPath, a.file!.content, a.file!.mode, a.fileOwner && 'uid' in a.fileOwner ? a.fileOwner : undefined);
       return 'done';
     case 'signal':
-      await docker.kill(name, a.signal!);
+      await docker.signal(name, a.signal!);
       await save(() => recordDelivered(inv, name, a.delivers ?? []));
+      return 'done';
+    case 'update':
+      await docker.update(name, a.restartPolicy!);
+      await save(() => {
+        const r = inv.resources[name];
+        if (r) r.restartPolicy = a.restartPolicy;
+      });
       return 'done';
     case 'exec': {
       const r = await docker.exec(name, a.exec!);
@@ -210,7 +241,15 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
 }
 
 function adopt(a: Action, inv: Inventory): void {
-  inv.resources[a.resource.name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
+  const { type, role, specHash, owner, labelHash, applied } = a.adopt!;
+  inv.resources[a.resource.name] = {
+    type,
+    role,
+    specHash,
+    ...(owner !== undefined && { owner }),
+    ...(labelHash !== undefined && { labelHash }),
+    ...(applied !== undefined && { applied }),
+  };
   if (a.adopt!.delivered) inv.delivered[a.resource.name] = { ...a.adopt!.delivered, ...inv.delivered[a.resource.name] };
 }
 
@@ -268,7 +307,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, save: Sa
         secretValues: secretValues(m, ctx.secrets),
         cpus: m.cpus,
         memMiB: m.memMiB,
-        labels: { ...m.labels, [L.specHash]: hash },
+        labels: { ...m.labels, [L.specHash]: hash, [L.configHash]: secretFreeHash(config!) },
         command: m.command,
       });
       return 'done';
@@ -361,7 +400,15 @@ function secretDigests(c: DesiredContainer, secrets: Secrets): Record<string, st
 
 const toNs = (ms?: number) => (ms === undefined ? undefined : ms * 1_000_000);
 
-function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: string, ctx: ExecContext): Record<string, unknown> {
+/** uid/gid of the image user of a created container, from its own /etc/passwd and /etc/group. */
+async function userIds(docker: ExecContext['docker'], name: string, user: string): Promise<FileOwner> {
+  const [passwd, group] = await Promise.all([docker.readFile(name, '/etc/passwd'), docker.readFile(name, '/etc/group')]);
+  const ids = resolveUser(user, passwd?.toString('utf8') ?? '', group?.toString('utf8'));
+  if (!ids) throw new Error(`${name}: its image runs as user "${user}", which its /etc/passwd does not name; give the files uid/gid`);
+  return ids;
+}
+
+function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: string, stopSignal: string, ctx: ExecContext): Record<string, unknown> {
   const env = config.env as Record<string, string>;
   const secretPairs = Object.entries(c.secretEnv).map(([k, v]) => {
     const value = ctx.secrets.value(v);
@@ -373,7 +420,10 @@ function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: 
     Image: c.image,
     ...(c.command ? { Cmd: c.command } : {}),
     Env: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...secretPairs],
-    Labels: { ...c.labels, [L.specHash]: hash },
+    Labels: { ...c.labels, [L.specHash]: hash, [L.configHash]: secretFreeHash(config), [L.createId]: crypto.randomBytes(6).toString('hex') },
+    // Explicit (the image's own, or Docker's default): with one set, Engine 20.10 keeps the
+    // restart policy when another signal arrives through its kill API (moby#11065/#41302).
+    StopSignal: stopSignal,
     ...(portKeys.length ? { ExposedPorts: Object.fromEntries(portKeys.map((k) => [k, {}])) } : {}),
     ...(c.healthcheck
       ? {
@@ -388,8 +438,10 @@ function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: 
       : {}),
     HostConfig: {
       Init: c.init,
-      // Survive engine restarts and host reboots even when no reconciler is running.
-      RestartPolicy: { Name: 'unless-stopped' },
+      // Survive crashes, engine restarts and host reboots even when no reconciler is running.
+      // `always`, not `unless-stopped`: Engine 20.10 marks a container that got any signal
+      // through its API as manually stopped, which `unless-stopped` honours for good.
+      RestartPolicy: { Name: 'always' },
       Binds: c.files.map((f) => `${f.hostPath}:${f.path}:ro`),
       ...(portKeys.length ? { PortBindings: Object.fromEntries(portKeys.map((k) => [k, [{ HostIp: ctx.publishHost, HostPort: '' }]])) } : {}),
       ...(c.resources?.cpus ? { NanoCpus: Math.round(c.resources.cpus * 1e9) } : {}),

@@ -1,7 +1,7 @@
 import stringify from 'safe-stable-stringify';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredContainer, DesiredMachine, DesiredNetwork } from './desired.js';
-import { HASH_VERSION } from './labels.js';
+import { HASH_VERSION, hashedLabels } from './labels.js';
 
 /**
  * The create-time configuration of a container: everything that can only change by recreating
@@ -29,7 +29,7 @@ export function containerConfig(
     managedExtras: c.managedExtras,
     // The host side is part of the bind: a moved state dir means new mounts.
     mounts: c.files.map((f) => ({ path: f.path, source: f.hostPath, mode: f.mode, ...(f.onChange.type === 'recreate' ? { content: f.hash } : {}) })),
-    labels: c.labels,
+    labels: hashedLabels(c.labels),
   };
 }
 
@@ -54,24 +54,45 @@ export function machineConfig(
     cpus: m.cpus ?? null,
     memMiB: m.memMiB ?? null,
     files: m.files.filter((f) => f.onChange.type === 'recreate').map((f) => ({ path: f.path, content: f.hash })),
-    labels: m.labels,
+    labels: hashedLabels(m.labels),
   };
 }
 
 export function networkConfig(n: DesiredNetwork, subnet: string, ipRange?: string): Record<string, unknown> {
-  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), internal: n.internal, options: n.options, labels: n.labels };
+  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), internal: n.internal, options: n.options, labels: hashedLabels(n.labels) };
 }
 
 export function configHash(config: Record<string, unknown>): string {
   return sha256(stringify(config) ?? '');
 }
 
+/**
+ * The same configuration with secrets reduced to which variables exist (label
+ * `bottled.config-hash`). It needs no key, so it still proves "nothing but secrets changed"
+ * when the state directory, and with it the HMAC key, is gone.
+ */
+export function secretFreeHash(config: Record<string, unknown>): string {
+  const secrets = config.secretEnv;
+  const names = secrets && typeof secrets === 'object' ? Object.keys(secrets).sort() : [];
+  return configHash({ ...config, secretEnv: names });
+}
+
 /** Human causes for a recreate: what differs between the applied and the desired config. */
 export function describeConfigChange(
   applied: Record<string, unknown> | undefined,
   desired: Record<string, unknown>,
+  /** Without a record: the resource's `bottled.config-hash` label, if it has one. */
+  observedSecretFree?: string,
 ): string {
-  if (!applied) return 'configuration changed (no record of the applied configuration)';
+  if (!applied) {
+    // Say what is really known: the label says whether anything but secrets differs.
+    if (observedSecretFree === undefined) {
+      return 'cannot prove it unchanged: this state directory has no record of how it was created, and its labels (from an older bottled) hold no secret-free hash';
+    }
+    return observedSecretFree === secretFreeHash(desired)
+      ? '(secret changed)'
+      : 'configuration changed since it was created (this state directory has no record of the previous settings)';
+  }
   const out: string[] = [];
   const keys = new Set([...Object.keys(applied), ...Object.keys(desired)]);
   for (const k of [...keys].sort()) {

@@ -12,7 +12,13 @@ import type { LoadResult } from '../specs/model.js';
 import { hashKey, Secrets } from '../specs/secrets.js';
 import type { SpecSource } from '../specs/source.js';
 import { EventLog } from '../state/events.js';
-import { fileHash } from '../state/fsutil.js';
+import { fileStamp } from '../state/fsutil.js';
+import { ImageCache } from '../state/image-cache.js';
+import { ownerIdentity, type OwnerIdentity } from '../state/owner.js';
+import { normalizeImageRef } from '../resources/image-ref.js';
+import { DockerError } from '../resources/docker-errors.js';
+import type { ObservedContainer } from '../resources/docker.js';
+import { numericUser } from './image-user.js';
 import { readAllInventories, type Inventory } from '../state/inventory.js';
 import type { StatePaths } from '../state/paths.js';
 import type { DesiredUnit } from './desired.js';
@@ -21,8 +27,9 @@ import { plan, type Observed, type PlanOptions } from './plan.js';
 import type { Plan, UnitPlan } from './plan-types.js';
 import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
+import { SnapshotIndex } from './plan-index.js';
 
-export interface PassOptions extends Omit<PlanOptions, 'hostSubnets'> {
+export interface PassOptions extends Omit<PlanOptions, 'hostSubnets' | 'owner'> {
   /** Opens the spec source for one pass (a git source resolves its ref anew each time). */
   openSource: () => Promise<SpecSource>;
   /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
@@ -48,6 +55,11 @@ export interface PassHooks {
   include?: (unit: string) => boolean;
   /** Shared bound on bottles executing at once (watch mode runs passes side by side). */
   limit?: LimitFunction;
+  /**
+   * Containers the event stream says died: the list API can still show them running (Docker
+   * emits `die` before it updates the state it lists), so they are inspected.
+   */
+  reinspect?: Set<string>;
 }
 
 export interface Observation {
@@ -57,6 +69,8 @@ export interface Observation {
   desired: Map<string, DesiredUnit>;
   plan: Plan;
   secrets: Secrets;
+  owner: OwnerIdentity;
+  images: ImageCache;
 }
 
 export interface PassResult extends Observation {
@@ -65,49 +79,115 @@ export interface PassResult extends Observation {
 }
 
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
-export async function observeAndPlan(o: PassOptions, docker: DockerDriver, opts: { createKey: boolean; include?: (unit: string) => boolean }): Promise<Observation> {
-  const [load, docked, inventories] = await Promise.all([
+export async function observeAndPlan(
+  o: PassOptions,
+  docker: DockerDriver,
+  opts: { createKey: boolean; include?: (unit: string) => boolean; reinspect?: Set<string> },
+): Promise<Observation> {
+  const [load, docked, inventories, owner, images] = await Promise.all([
     specsOf(o, opts.createKey),
     docker.snapshot(),
     readAllInventories(o.paths),
+    ownerIdentity(o.paths, opts.createKey),
+    ImageCache.open(o.paths),
   ]);
   const snapshot: Observed = docked;
+  await reinspect(snapshot, docker, opts.reinspect);
   const secrets = await Secrets.load({ secretsFile: o.secretsFile, key: await hashKey(o.paths.hashKey, opts.createKey) });
   const desired = new Map<string, DesiredUnit>();
-  const rctx = { prefix: o.prefix, instance: o.instance, paths: o.paths };
+  const rctx = { prefix: o.prefix, instance: o.instance, owner, paths: o.paths };
   for (const doc of load.bottles.values()) desired.set(doc.metadata.name, renderBottle(doc, rctx));
   for (const doc of load.shared.values()) desired.set(sharedUnit(doc.metadata.name), renderShared(doc, rctx));
   const wantsMachines =
     [...desired.values()].some((d) => d.machine) ||
     [...inventories.values()].some((inv) => Object.values(inv.resources).some((r) => r.type === 'machine'));
   if (wantsMachines) Object.assign(snapshot, await observeMachines(o.smolvm));
+  const planned = [...desired.values()].filter((d) => !opts.include || opts.include(d.unit));
   const fromStats = new Map<string, string | undefined>();
-  await Promise.all(
-    [...desired.values()].flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
+  const fileHashes = new Map<string, string | undefined>();
+  const fileOwners = new Map<string, { uid: number; gid: number }>();
+  const observedSecrets = new Map<string, Record<string, string | undefined>>();
+  await Promise.all([
+    ...planned.flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
       const st = await fs.stat(f).catch(() => undefined);
       fromStats.set(f, st ? `${st.size}:${Math.round(st.mtimeMs)}` : undefined);
     }),
-  );
-  const fileHashes = new Map<string, string | undefined>();
-  await Promise.all(
     // Only the units this pass plans: a per-bottle pass in watch mode reads only its own files.
-    [...desired.values()]
-      .filter((d) => !opts.include || opts.include(d.unit))
-      .flatMap((d) => d.containers.flatMap((c) => c.files))
-      .map(async (f) => fileHashes.set(f.hostPath, await fileHash(f.hostPath))),
-  );
+    ...planned.flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => {
+      const st = await fileStamp(f.hostPath);
+      fileHashes.set(f.hostPath, st?.hash);
+      if (st) fileOwners.set(f.hostPath, { uid: st.uid, gid: st.gid });
+    }),
+    ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {
+      observedSecrets.set(c.name, await secretsInContainer(docker, c.name, c.secretEnv, secrets));
+    }),
+    learnImages(docker, images, snapshot, planned),
+  ]);
   const p = plan({
     load,
     desired,
     snapshot,
     inventories,
     fileHashes,
+    fileOwners,
     fromStats,
+    observedSecrets,
+    images: images.records,
     secretDigest: (v) => secrets.digest(v),
-    opts: { ...o, hostSubnets: hostSubnets() },
+    opts: { ...o, owner: owner.id, hostSubnets: hostSubnets() },
     include: opts.include,
   });
-  return { load, snapshot, inventories, desired, plan: p, secrets };
+  return { load, snapshot, inventories, desired, plan: p, secrets, owner, images };
+}
+
+/** Patch the listed state of containers that the event stream says changed since. */
+async function reinspect(snapshot: Observed, docker: DockerDriver, names: Set<string> | undefined): Promise<void> {
+  if (!names?.size) return;
+  await Promise.all(
+    snapshot.containers.filter((c) => names.has(c.name)).map(async (c) => {
+      try {
+        const st = (await docker.inspectContainer(c.name)).State;
+        c.state = (st.Status as ObservedContainer['state']) ?? c.state;
+        c.exitCode = st.ExitCode;
+        c.status = st.Running ? c.status : `Exited (${st.ExitCode})`;
+        c.health = (st.Health?.Status as ObservedContainer['health']) ?? undefined;
+      } catch (e) {
+        if (!(e instanceof DockerError && e.kind === 'not-found')) throw e;
+        snapshot.containers = snapshot.containers.filter((x) => x !== c);
+      }
+    }),
+  );
+}
+
+/**
+ * Containers with secrets that would be adopted with no record of how they were created (the
+ * state directory was lost): the secret values they hold prove whether they are unchanged.
+ */
+function adoptionCandidates(planned: DesiredUnit[], snapshot: Observed, inventories: Map<string, Inventory>) {
+  const byName = new Map(snapshot.containers.map((c) => [c.name, c] as const));
+  return planned.flatMap((d) => d.containers.filter((c) => Object.keys(c.secretEnv).length && byName.has(c.name) && !inventories.get(d.unit)?.resources[c.name]));
+}
+
+/** Keyed digests of the secret variables' values in a container's environment (values never kept). */
+async function secretsInContainer(docker: DockerDriver, name: string, secretEnv: Record<string, string>, secrets: Secrets): Promise<Record<string, string | undefined>> {
+  const env = (await docker.inspectContainer(name)).Config.Env ?? [];
+  const out: Record<string, string | undefined> = {};
+  for (const k of Object.keys(secretEnv)) {
+    const line = env.find((e) => e.startsWith(`${k}=`));
+    out[k] = line === undefined ? undefined : secrets.digestOf(line.slice(k.length + 1));
+  }
+  return out;
+}
+
+/** User and stop signal of every image a planned container uses (cached by immutable image ID). */
+async function learnImages(docker: DockerDriver, images: ImageCache, snapshot: Observed, planned: DesiredUnit[]): Promise<void> {
+  const ids = new Set(planned.flatMap((d) => d.containers.map((c) => snapshot.images.get(normalizeImageRef(c.image)))).filter((x): x is string => !!x));
+  await Promise.all(
+    [...ids].filter((id) => !images.get(id)).map(async (id) => {
+      const cfg = await docker.imageConfig(id);
+      images.set(id, { ...cfg, ...numericUser(cfg.user) });
+    }),
+  );
 }
 
 /** Load the specs, through the content cache; only a writing command (reconcile) saves it. */
@@ -133,7 +213,7 @@ async function observeMachines(smolvm: SmolvmDriver | undefined): Promise<Pick<O
 export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger, hooks: PassHooks = {}): Promise<PassResult> {
   const reconcileId = crypto.randomBytes(6).toString('hex');
   const plog = log.child({ reconcileId });
-  const obs = await observeAndPlan(o, docker, { createKey: true, include: hooks.include });
+  const obs = await observeAndPlan(o, docker, { createKey: true, include: hooks.include, reinspect: hooks.reinspect });
   const events = new EventLog(o.paths);
   const ctx: ExecContext = {
     docker,
@@ -147,6 +227,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     waitTimeoutMs: o.waitTimeoutMs,
     stopTimeoutSec: o.stopTimeoutSec,
     afterStep: hooks.afterStep,
+    owner: obs.owner,
+    images: obs.images,
   };
   const limit = hooks.limit ?? pLimit(o.concurrency);
   const run = (u: UnitPlan) =>
@@ -168,13 +250,23 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   // Status from what runs after the pass: one more snapshot, only when something changed.
   const changed = results.some((r) => r.executed > 0);
   let after: Observed = obs.snapshot;
+  let inventories = obs.inventories;
   if (changed) {
-    after = await docker.snapshot();
+    [after, inventories] = await Promise.all([docker.snapshot(), readAllInventories(o.paths)]);
     if (obs.snapshot.machines || obs.snapshot.machineError) Object.assign(after, await observeMachines(o.smolvm));
   }
+  await obs.images.save(new Set(after.images.values()));
+  const index = new SnapshotIndex(after, {
+    instance: o.instance,
+    owner: obs.owner.id,
+    inventories,
+    imageLabels: after.imageLabels ?? new Map(),
+    adopt: false,
+    declared: () => false,
+  });
   await Promise.all(
     obs.plan.units.map(async (u, i) => {
-      const changed = await writeUnitStatus(o.paths, u, results[i]!, after, obs.load, o.instance);
+      const changed = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load);
       // A hold that is a failure (collision, deletion guard, ...) is an event when it begins.
       if (changed && u.state === 'held' && u.held?.failure) {
         await events.append({ unit: u.unit, reconcileId, action: 'hold', cause: u.held.reason, result: 'failed', error: u.held.message, revision: u.revision ?? obs.load.revision });

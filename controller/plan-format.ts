@@ -12,6 +12,7 @@ const SYMBOL: Record<Action['kind'], string> = {
   signal: '~',
   exec: '~',
   adopt: '=',
+  update: '~',
 };
 
 interface Colors {
@@ -72,7 +73,7 @@ export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean })
 }
 
 export function summary(p: Plan): string {
-  const n = { create: 0, recreate: 0, start: 0, files: 0, signals: 0, execs: 0, restarts: 0, remove: 0, connect: 0, adopt: 0 };
+  const n = { create: 0, recreate: 0, start: 0, files: 0, signals: 0, execs: 0, restarts: 0, remove: 0, connect: 0, adopt: 0, update: 0 };
   for (const u of p.units) {
     for (const a of u.actions) {
       if (a.implicit) continue;
@@ -86,6 +87,7 @@ export function summary(p: Plan): string {
       else if (a.kind === 'remove') n.remove++;
       else if (a.kind === 'connect' || a.kind === 'disconnect') n.connect++;
       else if (a.kind === 'adopt') n.adopt++;
+      else if (a.kind === 'update') n.update++;
     }
   }
   const held = p.units.filter((u) => u.state === 'held').length;
@@ -104,6 +106,7 @@ export function summary(p: Plan): string {
   }
   if (n.remove) parts.push(`${n.remove} to remove`);
   if (n.adopt) parts.push(`${n.adopt} to adopt`);
+  if (n.update) parts.push(`${n.update} to update in place`);
   const body = parts.length ? `Plan: ${parts.join(', ')}.` : 'Plan: nothing to do.';
   return held ? `${body} ${held} bottle${held > 1 ? 's' : ''} held.` : body;
 }

@@ -11,7 +11,9 @@ export type ActionKind =
   | 'restart'
   | 'recreate'
   | 'remove'
-  | 'adopt';
+  | 'adopt'
+  /** In-place change of a container's host settings (restart policy) without a restart. */
+  | 'update';
 
 export interface Action {
   id: number;
@@ -30,6 +32,8 @@ export interface Action {
     config?: Record<string, unknown>;
     /** Recreate only if the hash, resolved at execution, differs from the running container's. */
     verifyHash?: string;
+    /** The image's STOPSIGNAL (or SIGTERM): set explicitly so a signal through the API keeps the restart policy. */
+    stopSignal: string;
   };
   /** smolvm agent: create / recreate payload, like `container`. */
   machine?: { desired: DesiredMachine; hash?: string; config?: Record<string, unknown>; verifyHash?: string };
@@ -50,8 +54,25 @@ export interface Action {
   waitFor?: string[];
   /** Files written (in place) before a create or recreate, so the bind-mount sources exist. */
   fileWrites?: DesiredFile[];
+  /**
+   * Owner of rendered files that name none: the container user's ids, or (create) the image's
+   * user name, resolved from the created container's /etc/passwd before it starts.
+   */
+  fileOwner?: { uid: number; gid: number } | { user: string };
   /** Inventory entry made by adopt. */
-  adopt?: { type: 'network' | 'container' | 'machine'; role: string; specHash?: string; delivered?: Record<string, string> };
+  adopt?: {
+    type: 'network' | 'container' | 'machine';
+    role: string;
+    specHash?: string;
+    delivered?: Record<string, string>;
+    /** The resource's owner label when it is taken over from another state directory (`--adopt`). */
+    owner?: string;
+    /** Proven equal to `specHash` though its label says this (a new secret HMAC key). */
+    labelHash?: string;
+    applied?: Record<string, unknown>;
+  };
+  /** update: the restart policy to set in place. */
+  restartPolicy?: 'always';
 }
 
 export type UnitState = 'changes' | 'in-sync' | 'held' | 'removed';
@@ -99,6 +120,7 @@ export const STALLED_REASONS: ReadonlySet<string> = new Set([
   'SubnetUnavailable',
   'ArtifactMissing',
   'DeletionGuard',
+  'NetworkForbidden',
 ]);
 
 /** Deliberate holds: nothing failed, nothing to retry. */

@@ -1,14 +1,18 @@
 import type { BottleDoc, ContainerCommon, FileSpec, SharedSidecarDoc, SidecarSpec } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
+import type { OwnerIdentity } from '../state/owner.js';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredContainer, DesiredFile, DesiredMachine, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
 import { scanPlaceholders } from '../specs/placeholders.js';
+import { unitKey } from './unit-key.js';
 
 export interface RenderContext {
   prefix: string;
   instance: string;
+  /** This state directory: written on every resource as its proof of ownership. */
+  owner: OwnerIdentity;
   paths: StatePaths;
 }
 
@@ -38,6 +42,8 @@ function renderFiles(files: FileSpec[], unit: string, container: string, paths: 
     content: f.content,
     hash: sha256(f.content),
     mode: f.mode,
+    ...(f.uid !== undefined && { uid: f.uid }),
+    ...(f.gid !== undefined && { gid: f.gid }),
     onChange: f.onChange,
   }));
 }
@@ -62,7 +68,7 @@ function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext, netwo
     managedExtras,
     externalNetworks: [],
     files: renderFiles(s.files, b, name, ctx.paths),
-    labels: ownershipLabels(ctx.instance, 'bottle', b, 'sidecar', s.name, doc.metadata.labels),
+    labels: ownershipLabels(ctx.instance, ctx.owner, 'bottle', b, 'sidecar', s.name, doc.metadata.labels),
     // A sidecar whose env names another sidecar's address waits for that one.
     waitFor: [...new Set(placeholders.map((p) => names.sidecar(ctx.prefix, b, p.sidecar)))].filter((n) => n !== name),
     placeholders,
@@ -98,7 +104,7 @@ function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     secretEnv: a.secretEnv,
     cpus: a.resources?.cpus,
     memMiB: a.resources?.memoryMiB,
-    labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
+    labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'agent', undefined, user),
     files: renderFiles(a.files, b, machineName, paths),
     waitFor: containers.map((c) => c.name),
     placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
@@ -117,7 +123,7 @@ function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
         role: 'network',
         internal: false,
         options: {},
-        labels: ownershipLabels(instance, 'bottle', b, 'network', undefined, user),
+        labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
         fixedSubnet: spec.network.subnet,
         allocPrefix: 24,
         deriveFrom: b,
@@ -147,7 +153,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
       // The host keeps no address on the bridge: the agent cannot reach host services
       // through the gateway or docker0 (Internal alone still allows that).
       options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
-      labels: ownershipLabels(instance, 'bottle', b, 'network', undefined, user),
+      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
       fixedSubnet: spec.network.subnet,
       allocPrefix: prefixFor(spec.sidecars.length + 1 + spec.uses.length),
     },
@@ -159,7 +165,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
       role: 'egress-network',
       internal: false,
       options: {},
-      labels: ownershipLabels(instance, 'bottle', b, 'egress-network', undefined, user),
+      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'egress-network', undefined, user),
       allocPrefix: prefixFor(spec.sidecars.filter((s) => s.egress).length),
     });
   }
@@ -183,7 +189,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     managedExtras: [],
     externalNetworks: a.networks,
     files: renderFiles(a.files, b, agentName, paths),
-    labels: ownershipLabels(instance, 'bottle', b, 'agent', undefined, user),
+    labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'agent', undefined, user),
     // compose's depends_on: sidecars run (and are healthy, when they have a check) before the agent.
     waitFor: spec.sidecars.map((s) => names.sidecar(prefix, b, s.name)),
     placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
@@ -204,7 +210,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
 
 /** State-dir and status key of a SharedSidecar: dots never occur in names, so no clash with a bottle. */
 export function sharedUnit(name: string): string {
-  return `shared.${name}`;
+  return unitKey.shared(name);
 }
 
 /** A SharedSidecar: one long-lived container on its own network, joined to the bottles that use it. */
@@ -231,7 +237,7 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
         role: 'network',
         internal: false,
         options: {},
-        labels: ownershipLabels(instance, 'shared', n, 'network', undefined, user),
+        labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'network', undefined, user),
         allocPrefix: prefixFor(1),
       },
     ],
@@ -245,7 +251,7 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
         managedExtras: [],
         externalNetworks: [],
         files: renderFiles(s.files, unit, name, paths),
-        labels: ownershipLabels(instance, 'shared', n, 'shared', undefined, user),
+        labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'shared', undefined, user),
         waitFor: [],
         placeholders: [],
       },

@@ -1,25 +1,26 @@
-import type { Observed } from './plan.js';
+import type { SnapshotIndex } from './plan-index.js';
 import type { LoadResult } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
 import { writeStatus, type Condition, type ResourceStatus } from '../state/status.js';
 import type { UnitResult } from './execute.js';
-import { L, isOurs } from './labels.js';
+import { L } from './labels.js';
 import { STALLED_REASONS, type UnitPlan } from './plan-types.js';
 
 type Cond = Omit<Condition, 'lastTransitionTime'>;
 
-/** Per-resource health of a declared unit, from one snapshot. */
-export function resourceHealth(u: UnitPlan, snap: Observed, instance: string): ResourceStatus[] {
+/** Per-resource health of a declared unit, from one indexed snapshot. */
+export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatus[] {
   const d = u.desired;
   if (!d) return [];
   const out: ResourceStatus[] = [];
   for (const n of d.networks) {
-    const o = snap.networks.find((x) => x.name === n.name && isOurs(x.labels, instance));
+    const o = (index.networksByName.get(n.name) ?? []).find((x) => index.owns(d.unit, x));
     out.push({ type: 'network', name: n.name, health: o ? 'present' : 'missing' });
   }
   const planned = new Map(u.actions.filter((a) => a.container?.hash).map((a) => [a.resource.name, a.container!.hash!]));
   for (const c of d.containers) {
-    const o = snap.containers.find((x) => x.name === c.name && isOurs(x.labels, instance));
+    const found = index.containersByName.get(c.name);
+    const o = found && index.owns(d.unit, found) ? found : undefined;
     if (!o) {
       out.push({ type: 'container', name: c.name, health: 'missing' });
       continue;
@@ -32,7 +33,8 @@ export function resourceHealth(u: UnitPlan, snap: Observed, instance: string): R
   }
   if (d.machine) {
     const m = d.machine;
-    const o = snap.machines?.find((x) => x.name === m.name && isOurs(x.labels, instance));
+    const found = index.machinesByName.get(m.name);
+    const o = found && index.owns(d.unit, found) ? found : undefined;
     const want = u.actions.find((a) => a.machine?.hash && a.resource.name === m.name)?.machine?.hash;
     if (!o) out.push({ type: 'machine', name: m.name, health: 'missing' });
     else if (want && o.labels[L.specHash] !== want) out.push({ type: 'machine', name: m.name, health: 'drifted', detail: 'spec hash differs' });
@@ -45,12 +47,11 @@ export async function writeUnitStatus(
   paths: StatePaths,
   u: UnitPlan,
   r: UnitResult,
-  snap: Observed,
+  index: SnapshotIndex,
   load: LoadResult,
-  instance: string,
 ): Promise<boolean> {
   if (u.state === 'removed' && r.ok) return false; // its status went with it
-  const resources = resourceHealth(u, snap, instance);
+  const resources = resourceHealth(u, index);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
   const conditions: Cond[] = [];
   if (u.state === 'held') {

@@ -10,6 +10,7 @@ import { parseDuration } from './duration.js';
 import { FileTrigger } from './file-trigger.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions } from './pass.js';
+import { unitKey } from './unit-key.js';
 
 /** `bottled reconcile` without --once: run until SIGTERM/SIGINT, never tearing bottles down. */
 export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
@@ -20,9 +21,11 @@ export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver
   const events = new DockerEventStream(docker.docker, {
     onEvent: (e) => {
       if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return;
+      // A container that died may still be listed as running: its pass inspects it.
+      const died = e.type === 'container' && (e.action === 'die' || e.action === 'oom') ? e.attributes.name : undefined;
       for (const unit of unitsOfEvent(e, o.instance, controller)) {
         log.debug({ bottle: unit, event: `${e.type} ${e.action}` }, 'drift');
-        controller.drift(unit);
+        controller.drift(unit, died);
       }
     },
     onConnected: (again) => {
@@ -117,16 +120,25 @@ export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver
 /** Docker events that can mean a bottle drifted from its spec. */
 const DRIFT_ACTIONS = new Set([
   'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
-  'container:health_status: unhealthy', 'network:disconnect', 'network:destroy',
+  'container:health_status: unhealthy', 'network:connect', 'network:disconnect', 'network:destroy',
 ]);
 
-function unitsOfEvent(e: EngineEvent, instance: string, controller: Controller): string[] {
+/**
+ * The units an event may concern. Routing only asks for a pass, and the pass proves ownership,
+ * so it is generous: the instance label (or a network/container we saw in a unit) is enough.
+ */
+export function unitsOfEvent(e: EngineEvent, instance: string, controller: Pick<Controller, 'unitsOfNetwork' | 'unitOfContainer'>): string[] {
   if (e.type === 'container') {
     const a = e.attributes;
-    const ours = a['bottled.managed-by'] === 'bottled' && a['bottled.instance'] === instance && a['bottled.bottle'];
-    return ours ? [a['bottled.bottle']!] : [];
+    if (a['bottled.managed-by'] !== 'bottled' || a['bottled.instance'] !== instance) return [];
+    const unit = unitKey.fromLabels(a);
+    return unit ? [unit] : [];
   }
-  // Network events carry no labels: find the bottles by network name.
-  return controller.unitsOfNetwork(e.attributes.name ?? '');
+  // Network events carry no labels: find the units by network name, and by the container that
+  // was connected or disconnected (an agent connected by hand to a network of someone else's).
+  const units = new Set(controller.unitsOfNetwork(e.attributes.name ?? ''));
+  const byContainer = e.attributes.container ? controller.unitOfContainer(e.attributes.container) : undefined;
+  if (byContainer) units.add(byContainer);
+  return [...units];
 }
 

@@ -1,5 +1,9 @@
+import fs from 'node:fs/promises';
 import Docker from 'dockerode';
 import { DockerError, mapDockerError } from './docker-errors.js';
+import { normalizeImageRef } from './image-ref.js';
+
+export { normalizeImageRef };
 
 export interface ObservedNetwork {
   id: string;
@@ -37,6 +41,8 @@ export interface DockerSnapshot {
   containers: ObservedContainer[];
   /** image reference (normalized, e.g. `busybox:latest`) -> image ID */
   images: Map<string, string>;
+  /** image ID -> the image's own labels (a committed bottle container keeps ours in it) */
+  imageLabels?: Map<string, Record<string, string>>;
 }
 
 export interface NetworkCreate {
@@ -55,14 +61,6 @@ export interface EndpointSpec {
   ip?: string;
 }
 
-/** `busybox` -> `busybox:latest`; digests and explicit tags stay as written. */
-export function normalizeImageRef(ref: string): string {
-  let r = ref.replace(/^docker\.io\/(library\/)?/, '');
-  if (r.includes('@')) return r;
-  const lastSlash = r.lastIndexOf('/');
-  if (!r.slice(lastSlash + 1).includes(':')) r += ':latest';
-  return r;
-}
 
 function healthOf(status: string): ObservedContainer['health'] {
   if (status.includes('(healthy)')) return 'healthy';
@@ -80,8 +78,13 @@ export class DockerDriver {
   /** Engine API requests made by this driver (for the no-op budget, tests and the bench). */
   calls = 0;
 
+  /** The engine is reached through a unix socket, so it may run on this host (see signal()). */
+  readonly local: boolean;
+
   constructor(opts: { host?: string } = {}) {
-    this.docker = new Docker({ ...dockerConnection(opts.host), version: 'v1.41' } as Docker.DockerOptions);
+    const conn = dockerConnection(opts.host);
+    this.local = !conn.host;
+    this.docker = new Docker({ ...conn, version: 'v1.41' } as Docker.DockerOptions);
     const modem = (this.docker as unknown as { modem: { dial: (...a: unknown[]) => unknown } }).modem;
     const dial = modem.dial.bind(modem);
     modem.dial = (...args: unknown[]) => {
@@ -141,11 +144,38 @@ export class DockerDriver {
       };
     });
     const images = new Map<string, string>();
+    const imageLabels = new Map<string, Record<string, string>>();
     for (const i of imgs) {
+      if (i.Labels && Object.keys(i.Labels).some((k) => k.startsWith('bottled.'))) imageLabels.set(i.Id, i.Labels);
       for (const t of i.RepoTags ?? []) if (t !== '<none>:<none>') images.set(normalizeImageRef(t), i.Id);
       for (const d of i.RepoDigests ?? []) images.set(normalizeImageRef(d), i.Id);
     }
-    return { networks, containers, images };
+    return { networks, containers, images, imageLabels };
+  }
+
+  /** What an image says about its containers' user and stop signal (one call per image ID; callers cache). */
+  async imageConfig(id: string): Promise<{ user?: string; stopSignal?: string }> {
+    const info = await this.call(`inspect image ${id}`, () => this.docker.getImage(id).inspect());
+    const cfg = (info.Config ?? {}) as { User?: string; StopSignal?: string };
+    return { user: cfg.User || undefined, stopSignal: cfg.StopSignal || undefined };
+  }
+
+  /** Bytes of one regular file inside a container (created or running), via the archive API. */
+  async readFile(name: string, file: string): Promise<Buffer | undefined> {
+    try {
+      const stream = await this.call(`read ${file} in ${name}`, () => this.docker.getContainer(name).getArchive({ path: file }));
+      const chunks: Buffer[] = [];
+      for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+      return firstTarEntry(Buffer.concat(chunks));
+    } catch (e) {
+      if (e instanceof DockerError && e.kind === 'not-found') return undefined;
+      throw e;
+    }
+  }
+
+  /** Host settings changed in place (no restart): the restart policy. */
+  async update(name: string, restartPolicy: string): Promise<void> {
+    await this.call(`update ${name}`, () => this.docker.getContainer(name).update({ RestartPolicy: { Name: restartPolicy } }));
   }
 
   async createNetwork(n: NetworkCreate): Promise<string> {
@@ -231,6 +261,31 @@ export class DockerDriver {
     }
   }
 
+  /**
+   * Deliver a signal to the container's main process. Engine 20.10 treats any signal through its
+   * kill API as a manual stop (moby#41302: an `unless-stopped` container is then not restarted
+   * after an engine restart, and one without an explicit stop signal not even after a crash). So
+   * when the engine runs on this host, the signal goes straight to the container's init process
+   * (the process whose cgroup names the container); otherwise through the API, which keeps an
+   * `always` policy for containers created with an explicit stop signal.
+   */
+  async signal(name: string, signal: string, opts: { via?: 'auto' | 'api' } = {}): Promise<'host' | 'api'> {
+    if (opts.via !== 'api' && this.local) {
+      const info = await this.inspectContainer(name);
+      const pid = info.State?.Pid ?? 0;
+      if (info.State?.Running && pid > 0 && (await pidBelongsTo(pid, info.Id))) {
+        try {
+          process.kill(pid, signal as NodeJS.Signals);
+          return 'host';
+        } catch {
+          /* not ours to signal from here (permissions): the API can */
+        }
+      }
+    }
+    await this.kill(name, signal);
+    return 'api';
+  }
+
   async kill(name: string, signal: string): Promise<void> {
     await this.call(`signal ${signal} to ${name}`, () => this.docker.getContainer(name).kill({ signal }));
   }
@@ -254,6 +309,25 @@ export class DockerDriver {
   async inspectContainer(name: string): Promise<Docker.ContainerInspectInfo> {
     return this.call(`inspect ${name}`, () => this.docker.getContainer(name).inspect());
   }
+}
+
+/** Is this host process the init of that container (its cgroup path names the container ID)? */
+async function pidBelongsTo(pid: number, containerId: string): Promise<boolean> {
+  try {
+    const cg = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8');
+    return containerId.length >= 12 && cg.includes(containerId);
+  } catch {
+    return false;
+  }
+}
+
+/** The content of the first entry of a tar archive (the archive API returns one file as a tar). */
+function firstTarEntry(tar: Buffer): Buffer | undefined {
+  if (tar.length < 512) return undefined;
+  const size = parseInt(tar.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+  const type = String.fromCharCode(tar[156] ?? 48);
+  if (type !== '0' && type !== '\0') return undefined; // not a regular file (a link, a directory)
+  return tar.subarray(512, 512 + size);
 }
 
 /** Strip Docker's 8-byte multiplexing headers from an exec stream. */

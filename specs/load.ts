@@ -112,6 +112,16 @@ function addValid(result: LoadResult, parsed: ParsedDocument, origin: Origin): v
   }
 }
 
+/**
+ * Was the file a unit came from unreadable this time? A broken entry may be a directory (a
+ * symbolic link to one that dangles or loops), which covers every file under it.
+ */
+export function isBrokenSource(load: Pick<LoadResult, 'brokenFiles'>, file: string): boolean {
+  if (load.brokenFiles.has(file)) return true;
+  for (const b of load.brokenFiles) if (file.startsWith(b + '/')) return true;
+  return false;
+}
+
 export function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
   return [...diagnostics].sort(
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.col - b.col,

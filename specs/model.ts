@@ -13,6 +13,8 @@ export interface FileSpec {
   content: Buffer; // inline `content`, or the bytes of `source` read by the loader
   source?: string; // the `source:` as written, for messages (never re-read later)
   mode: number; // default 0o644
+  uid?: number; // owner of the file as the container sees it (default: the container's user)
+  gid?: number;
   onChange: OnChange; // default recreate
 }
 
@@ -79,6 +81,8 @@ export interface Origin {
   line: number; // 1-based position of the document start
   col: number;
   revision?: string; // git commit when the source is a git revision
+  /** Positions of fields checked after loading (e.g. `spec.agent.networks.0`), for located holds. */
+  positions?: Record<string, { line: number; col: number }>;
 }
 
 export interface BottleDoc {

@@ -46,7 +46,12 @@ export class Secrets {
   digest(name: string): string | undefined {
     const v = this.get(name);
     if (v === undefined) return undefined;
-    return 'hmac-sha256:' + crypto.createHmac('sha256', this.key).update(v).digest('hex').slice(0, 32);
+    return this.digestOf(v);
+  }
+
+  /** The keyed digest of a value found elsewhere (a running container's env), to compare. */
+  digestOf(value: string): string {
+    return 'hmac-sha256:' + crypto.createHmac('sha256', this.key).update(value).digest('hex').slice(0, 32);
   }
 }
 

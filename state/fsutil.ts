@@ -28,7 +28,7 @@ export function sha256(data: string | Buffer): string {
  * Rewrite a bind-mounted file in place: truncate and write on the same inode. A rename would
  * be invisible to a running container (single-file bind mounts pin the inode on Linux).
  */
-export async function writeInPlace(file: string, content: Buffer, mode: number): Promise<void> {
+export async function writeInPlace(file: string, content: Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   let fh: fs.FileHandle;
   try {
@@ -42,6 +42,7 @@ export async function writeInPlace(file: string, content: Buffer, mode: number):
   }
   try {
     await fh.writeFile(content);
+    if (owner) await fh.chown(owner.uid, owner.gid);
     await fh.chmod(mode);
   } finally {
     await fh.close();
@@ -51,6 +52,17 @@ export async function writeInPlace(file: string, content: Buffer, mode: number):
 export async function fileHash(file: string): Promise<string | undefined> {
   try {
     return sha256(await fs.readFile(file));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
+    throw e;
+  }
+}
+
+/** Content hash and owner of a rendered file, or undefined when it is missing. */
+export async function fileStamp(file: string): Promise<{ hash: string; uid: number; gid: number } | undefined> {
+  try {
+    const [buf, st] = await Promise.all([fs.readFile(file), fs.stat(file)]);
+    return { hash: sha256(buf), uid: st.uid, gid: st.gid };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
     throw e;

@@ -9,8 +9,22 @@ export interface InventoryResource {
   specHash?: string;
   /** The hashed create-time configuration (secrets only as keyed hashes): source of plan causes. */
   applied?: Record<string, unknown>;
-  /** Extra networks this container was connected to by bottled (agent.networks), for disconnects. */
+  /** Extra networks this container was connected to by bottled (agent.networks), for causes. */
   extraNetworks?: string[];
+  /**
+   * The `bottled.owner` label of a resource this state directory took over with `--adopt` (or
+   * none, for one created by a bottled that wrote no owner labels): the record is the proof.
+   */
+  owner?: string;
+  /**
+   * The resource's spec-hash label when it was proven equal to `specHash` without its record
+   * (adopted after the state directory and its secret HMAC key were lost).
+   */
+  labelHash?: string;
+  /** Set once a container from before bottled kept restart policies across signals was updated in place. */
+  restartPolicy?: 'always';
+  /** uid:gid its image's user resolved to, for files that inherit the container's user. */
+  fileOwner?: { uid: number; gid: number };
 }
 
 export interface Inventory {

@@ -22,11 +22,17 @@ export class StatePaths {
   get events(): string {
     return path.join(this.root, 'events.jsonl');
   }
+  get owner(): string {
+    return path.join(this.root, 'owner.json');
+  }
   get hashKey(): string {
     return path.join(this.root, 'secret-hash.key');
   }
   get specCache(): string {
     return path.join(this.root, 'cache', 'specs.json');
+  }
+  get imageCache(): string {
+    return path.join(this.root, 'cache', 'images.json');
   }
   get bottlesDir(): string {
     return path.join(this.root, 'bottles');

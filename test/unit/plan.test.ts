@@ -12,6 +12,7 @@ import { formatPlan, planJson } from '../../controller/plan-format.js';
 
 const paths = new StatePaths('/state');
 const INSTANCE = 'unit';
+const OWNER = { id: '0123456789abcdef', dir: '/state' };
 
 function sidecar(over: Partial<SidecarSpec> = {}): SidecarSpec {
   return { name: 'bundle', image: 'side:1', aliases: ['egress', 'pipelock'], egress: true, env: {}, secretEnv: {}, files: [], ports: [], init: true, ...over };
@@ -55,7 +56,7 @@ const images = new Map([
 
 function input(docs: BottleDoc[], snapshot: DockerSnapshot, inventories = new Map<string, Inventory>(), over: Partial<PlanInput> = {}): PlanInput {
   const load = over.load ?? loadOf(docs);
-  const desired = new Map([...load.bottles.values()].map((d) => [d.metadata.name, renderBottle(d, { prefix: 'bottle', instance: INSTANCE, paths })]));
+  const desired = new Map([...load.bottles.values()].map((d) => [d.metadata.name, renderBottle(d, { prefix: 'bottle', instance: INSTANCE, owner: OWNER, paths })]));
   const fileHashes = new Map<string, string | undefined>();
   return {
     load,
@@ -64,7 +65,7 @@ function input(docs: BottleDoc[], snapshot: DockerSnapshot, inventories = new Ma
     inventories,
     fileHashes,
     secretDigest: (v) => (v === 'SET' ? 'hmac:x' : undefined),
-    opts: { prefix: 'bottle', instance: INSTANCE, subnetPool: '10.231.0.0/16', publishHost: '127.0.0.1', allowEmpty: false, hostSubnets: [] },
+    opts: { prefix: 'bottle', instance: INSTANCE, owner: OWNER.id, subnetPool: '10.231.0.0/16', publishHost: '127.0.0.1', allowEmpty: false, hostSubnets: [] },
     ...over,
   };
 }
@@ -94,7 +95,7 @@ function apply(p: Plan, snap: DockerSnapshot, inventories: Map<string, Inventory
         snap.containers = snap.containers.filter((x) => x.name !== name);
         const netId = (net: string) => snap.networks.find((x) => x.name === net)?.id ?? '';
         const o: ObservedContainer = {
-          id: `ctr${++n}`, name, image: c.image, imageId: images.get(c.image) ?? '', labels: { ...c.labels, [L.specHash]: a.container.hash! },
+          id: `ctr${++n}`, name, image: c.image, imageId: images.get(c.image) ?? '', labels: { ...c.labels, [L.specHash]: a.container.hash!, [L.createId]: `c${n}` },
           state: 'created', status: 'Created', networks: { [c.primary.network]: { networkId: netId(c.primary.network), ip: c.primary.ip ?? `10.0.0.${n}` } }, ports: [],
         };
         snap.containers.push(o);
@@ -203,7 +204,7 @@ test('a file rewritten but never signalled (crash in between) is signalled on th
   const withFile = (content: string) =>
     bottle('a', { sidecars: [sidecar({ files: [{ path: '/f', content: Buffer.from(content), mode: 0o644, onChange: { type: 'signal', signal: 'SIGUSR1' } }] })] });
   apply(plan(input([withFile('v1')], snap, invs)), snap, invs, fh);
-  const d = renderBottle(withFile('v2'), { prefix: 'bottle', instance: INSTANCE, paths });
+  const d = renderBottle(withFile('v2'), { prefix: 'bottle', instance: INSTANCE, owner: OWNER, paths });
   const f = d.containers[0]!.files[0]!;
   fh.set(f.hostPath, f.hash); // on disk already, delivery not recorded
   assert.deepEqual(lines(unit(plan(input([withFile('v2')], snap, invs, { fileHashes: fh })), 'a')), ['signal container bottle-a-bundle']);
@@ -386,7 +387,7 @@ test('a recreated bottle network: the shared sidecar leaves it first and rejoins
   const { renderShared } = await import('../../controller/render.js');
   const shared = renderShared(
     { kind: 'SharedSidecar', metadata: { name: 'cache', labels: {} }, origin: { file: 'c.yaml', line: 1, col: 1 }, spec: { image: 'side:1', alias: 'pkg-cache', env: {}, secretEnv: {}, files: [], ports: [], init: true } },
-    { prefix: 'bottle', instance: INSTANCE, paths },
+    { prefix: 'bottle', instance: INSTANCE, owner: OWNER, paths },
   );
   const user = (labels: Record<string, string>) => ({ ...bottle('u', { uses: ['cache'] }), metadata: { name: 'u', labels } });
   const withShared = (docs: BottleDoc[], snap: DockerSnapshot, invs: Map<string, Inventory>) => {

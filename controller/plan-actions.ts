@@ -1,0 +1,52 @@
+import type { Inventory } from '../state/inventory.js';
+import type { DesiredUnit } from './desired.js';
+import type { Action, Hold, UnitPlan } from './plan-types.js';
+import { unitKey, type UnitKey } from './unit-key.js';
+
+/** A unit's actions in dependency order: each waits for the previous action on its resource. */
+export class ActionList {
+  readonly list: Action[] = [];
+  private last = new Map<string, number>(); // resource name -> id of its latest action
+  add(a: Omit<Action, 'id' | 'after'> & { after?: number[] }): Action {
+    const id = this.list.length + 1;
+    const deps = new Set(a.after ?? []);
+    const prev = this.last.get(a.resource.name);
+    if (prev) deps.add(prev);
+    const action: Action = { ...a, id, after: [...deps].sort((x, y) => x - y) };
+    this.list.push(action);
+    this.last.set(a.resource.name, id);
+    if (a.resource.type === 'file') this.last.set(a.file!.container, id);
+    return action;
+  }
+  lastOf(name: string): number | undefined {
+    return this.last.get(name);
+  }
+}
+
+export function heldUnit(unit: UnitKey, inv: Inventory | undefined, held: Hold, d?: DesiredUnit): UnitPlan {
+  return {
+    unit,
+    kind: unitKey.kind(unit),
+    name: unitKey.name(unit),
+    source: d?.origin.file ?? inv?.source?.file,
+    revision: d?.origin.revision ?? inv?.source?.revision,
+    state: 'held',
+    held,
+    actions: [],
+    subnets: {},
+    desired: d,
+  };
+}
+
+/** The sidecar's short name in messages (`bundle`), or the container name. */
+export function shortName(container: string, d: DesiredUnit): string {
+  return d.containers.find((c) => c.name === container)?.component ?? container;
+}
+
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
