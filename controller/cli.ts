@@ -97,7 +97,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   } else {
     const dir = path.resolve(f.dir);
     if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
-    const source = new DirSource(dir);
+    const source = new DirSource(dir, !!f.allowOutside);
     openSource = async () => source;
   }
   return {
@@ -148,7 +148,7 @@ function color(): boolean {
 }
 
 async function cmdValidate(f: CommonFlags): Promise<number> {
-  const source = f.git ? await GitSource.open({ repo: path.resolve(f.git), ref: f.ref, subdir: f.subdir }) : new DirSource(path.resolve(f.dir));
+  const source = f.git ? await GitSource.open({ repo: path.resolve(f.git), ref: f.ref, subdir: f.subdir }) : new DirSource(path.resolve(f.dir), !!f.allowOutside);
   const load = await loadSpecs(source, { allowOutside: !!f.allowOutside });
   if (f.json) {
     process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isInsideRoot, type SpecSource } from './source.js';
+import { isInsideRoot, MAX_SOURCE_BYTES, sizeText, type ReadOptions, type SpecSource } from './source.js';
 
 export interface GitSourceOptions {
   /** Path to a repository: a work tree's top directory or a bare repository. */
@@ -21,7 +21,12 @@ interface TreeEntry {
   mode: string;
   type: string; // blob, commit (a submodule)
   oid: string;
+  /** Bytes of a blob (`ls-tree -l`). */
+  size?: number;
 }
+
+/** Links followed one after another before it counts as a loop. */
+const MAX_LINK_HOPS = 8;
 
 /** Blobs can be `source:` files of any size; ls-tree of a large tree is long as well. */
 const MAX_OUTPUT = 1024 * 1024 * 1024;
@@ -227,17 +232,87 @@ export class GitSource implements SpecSource {
    */
   async list(): Promise<string[]> {
     const tree = await this.entries();
-    return [...tree.entries()]
-      .filter(([rel, entry]) => entry.type === 'blob' && entry.mode !== '120000' && isSpecPath(rel))
-      .map(([rel]) => rel)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const found = new Set<string>();
+    this.unreadable = new Map();
+    this.aliases = new Map();
+    for (const [rel, entry] of tree) {
+      if (entry.type === 'blob' && entry.mode !== '120000' && isSpecPath(rel)) found.add(rel);
+    }
+    // Symbolic links are followed inside the subdir's tree (there is no checkout to follow them
+    // in, and nothing outside the tree is read); one that dangles, loops or leaves it is listed
+    // as unreadable, so what came from it is held, never pruned.
+    for (const [rel, entry] of tree) {
+      if (entry.mode !== '120000' || rel.split('/').some(isIgnoredName)) continue;
+      const name = rel.split('/').pop() ?? '';
+      const couldMatter = isSpecPath(rel) || path.posix.extname(name) === '';
+      const target = await this.follow(rel, tree);
+      if ('problem' in target) {
+        if (couldMatter) this.unreadable.set(rel, target.problem);
+        continue;
+      }
+      if (target.file !== undefined) {
+        if (isSpecPath(rel)) {
+          found.add(rel);
+          this.aliases.set(rel, target.file);
+        }
+        continue;
+      }
+      const prefix = target.dir === '' ? '' : `${target.dir}/`;
+      if (rel === target.dir || rel.startsWith(prefix)) {
+        this.unreadable.set(rel, `${rel} is a symbolic link loop (to ${target.dir}, which contains it)`);
+        continue;
+      }
+      for (const [inner, e] of tree) {
+        if (!inner.startsWith(prefix) || e.type !== 'blob' || e.mode === '120000') continue;
+        const virtual = `${rel}/${inner.slice(prefix.length)}`;
+        if (!isSpecPath(virtual)) continue;
+        found.add(virtual);
+        this.aliases.set(virtual, inner);
+      }
+    }
+    return [...found, ...this.unreadable.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  private unreadable = new Map<string, string>();
+  /** Paths listed through a link -> the path of the blob in the tree. */
+  private aliases = new Map<string, string>();
+
+  /** Where a link of the tree leads: a blob, a directory of the tree, or why it cannot be followed. */
+  private async follow(rel: string, tree: Map<string, TreeEntry>): Promise<{ file?: string; dir?: string } | { problem: string }> {
+    let at = rel;
+    for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
+      const entry = tree.get(at)!;
+      const text = (await this.limit(() => git(this.repo, ['cat-file', 'blob', entry.oid]))).toString('utf8');
+      const next = path.posix.normalize(path.posix.join(path.posix.dirname(at), text));
+      if (path.posix.isAbsolute(text) || !isInsideRoot(next)) {
+        return { problem: `${rel} is a symbolic link that leads outside ${this.describe} (to ${text}); links must stay inside it` };
+      }
+      const e = tree.get(next);
+      if (e?.mode === '120000') {
+        at = next;
+        continue;
+      }
+      if (e?.type === 'blob') return { file: next };
+      if (e === undefined && [...tree.keys()].some((k) => k.startsWith(`${next === '.' ? '' : next}/`) || next === '.')) return { dir: next === '.' ? '' : next };
+      return { problem: `${rel} is a symbolic link to ${text}, which does not exist at ${short(this.revision)}` };
+    }
+    return { problem: `${rel} is a symbolic link loop` };
   }
 
   /** Bytes of a blob of the commit, by path relative to the subdir (spec files and `source:` files). */
-  async read(rel: string): Promise<Buffer> {
+  async read(rel: string, opts: ReadOptions = {}): Promise<Buffer> {
     if (!isInsideRoot(rel)) throw new Error(`${rel}: path is outside ${this.describe}`);
-    const normalized = path.posix.normalize(rel);
+    const why = this.unreadable.get(rel);
+    if (why) throw new Error(why);
+    let normalized = path.posix.normalize(rel);
     const tree = await this.entries();
+    normalized = this.aliases.get(normalized) ?? normalized;
+    if (tree.get(normalized)?.mode === '120000') {
+      const target = await this.follow(normalized, tree);
+      if ('problem' in target) throw new Error(target.problem);
+      if (target.file === undefined) throw Object.assign(new Error(`${rel} is a directory in ${this.describe}`), { code: 'EISDIR' });
+      normalized = target.file;
+    }
     const entry = tree.get(normalized);
     if (entry === undefined) {
       const prefix = `${normalized}/`;
@@ -246,8 +321,9 @@ export class GitSource implements SpecSource {
       }
       throw notFound(`${rel} does not exist at ${short(this.revision)} in ${this.describe}`);
     }
-    if (entry.mode === '120000') throw new Error(`${rel} is a symbolic link in ${this.describe}; links are not followed in a git source`);
     if (entry.type !== 'blob') throw new Error(`${rel} is a submodule in ${this.describe}, not a file`);
+    const max = opts.maxBytes ?? MAX_SOURCE_BYTES;
+    if (entry.size !== undefined && entry.size > max) throw new Error(`${rel} is ${entry.size} bytes, more than the ${sizeText(max)} bottled reads`);
     try {
       return await this.limit(() => git(this.repo, ['cat-file', 'blob', entry.oid]));
     } catch (error) {
@@ -290,7 +366,7 @@ export class GitSource implements SpecSource {
     }
     let out: string;
     try {
-      out = (await git(this.repo, ['ls-tree', '-r', '-z', treeish])).toString('utf8');
+      out = (await git(this.repo, ['ls-tree', '-r', '-z', '-l', treeish])).toString('utf8');
     } catch (error) {
       if (stderrOf(error) === '') throw error;
       throw damaged(this.repo, `the tree of ${this.subdir === '' ? 'the commit' : this.subdir} at ${short(this.revision)} cannot be read`, error);
@@ -305,9 +381,10 @@ function parseLsTree(out: string): Map<string, TreeEntry> {
   for (const record of out.split('\0')) {
     if (record === '') continue;
     const tab = record.indexOf('\t');
-    const [mode, type, oid] = record.slice(0, tab).split(' ');
+    const [mode, type, oid, size] = record.slice(0, tab).split(/ +/);
     if (tab < 0 || mode === undefined || type === undefined || oid === undefined) continue;
-    entries.set(record.slice(tab + 1), { mode, type, oid });
+    const bytes = size !== undefined && /^\d+$/.test(size) ? Number(size) : undefined;
+    entries.set(record.slice(tab + 1), { mode, type, oid, ...(bytes !== undefined && { size: bytes }) });
   }
   return entries;
 }

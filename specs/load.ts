@@ -1,7 +1,7 @@
 // Reads every spec file of a source into validated documents, with file:line:col diagnostics
 // for everything that is wrong, and says what must be held (never pruned) because of it.
 import type { BottleDoc, Diagnostic, LoadResult, Origin, SharedSidecarDoc } from './model.js';
-import { loadFile, type Entry, type FileOutcome, type Kind } from './load-file.js';
+import { loadFile, MAX_SPEC_BYTES, type Entry, type FileOutcome, type Kind } from './load-file.js';
 import { ReferenceReader } from './references.js';
 import { SpecCache } from './spec-cache.js';
 import type { ParsedDocument } from './schema.js';
@@ -36,7 +36,7 @@ export async function loadSpecs(source: SpecSource, opts: LoadOptions = {}): Pro
     if (!cache) return loadFile(file, source, references);
     let key: string;
     try {
-      key = SpecCache.key(file, source.revision, await source.read(file));
+      key = SpecCache.key(file, source.revision, await source.read(file, { maxBytes: MAX_SPEC_BYTES }));
     } catch {
       return loadFile(file, source, references); // reports the read error
     }

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AgentSpec, FileSpec } from './model.js';
 import type { ParsedDocument } from './schema.js';
-import { isInsideRoot, type SpecSource } from './source.js';
+import { isInsideRoot, readRegularFile, type SpecSource } from './source.js';
 
 type Resolved = { inside: string } | { outside: string } | { problem: string };
 
@@ -66,7 +66,13 @@ export class ReferenceReader {
       return;
     }
     const absolute = 'outside' in resolved ? resolved.outside : this.absoluteInside(resolved.inside);
-    if (absolute !== undefined) agent.fromPath = absolute;
+    if (absolute === undefined) return;
+    const st = await fs.stat(absolute).catch(() => undefined);
+    if (st && !st.isFile()) {
+      failures.push({ path: ['spec', 'agent', 'from'], message: `${agent.from} is not a regular file (a machine file made by smolvm pack is one)` });
+      return;
+    }
+    agent.fromPath = absolute;
   }
 
   /**
@@ -121,7 +127,7 @@ export class ReferenceReader {
     const key = 'inside' in resolved ? `inside:${resolved.inside}` : `outside:${resolved.outside}`;
     let pending = this.cache.get(key);
     if (pending === undefined) {
-      pending = 'inside' in resolved ? this.source.read(resolved.inside) : fs.readFile(resolved.outside);
+      pending = 'inside' in resolved ? this.source.read(resolved.inside) : readRegularFile(resolved.outside, resolved.outside);
       pending.catch(() => undefined); // failures are reported by each reader, not as unhandled
       this.cache.set(key, pending);
     }

@@ -76,7 +76,7 @@ test('lists only committed spec files: an uncommitted edit and an untracked file
   });
 });
 
-test('multi-level directories and the same ignore rules as DirSource; links are not followed', async () => {
+test('multi-level directories and the same ignore rules as DirSource; links out of the subdir are listed as unreadable', async () => {
   await withRepo(async (repo) => {
     await commit(repo, {
       'bottles.d/b.yml': '',
@@ -99,12 +99,12 @@ test('multi-level directories and the same ignore rules as DirSource; links are 
     await commit(repo, {});
 
     const source = await GitSource.open({ repo });
-    assert.deepEqual(await source.list(), ['a.yaml', 'b.yml', 'team/c.yaml', 'team/deeper/d.yml', 'with space ü.yaml']);
+    assert.deepEqual(await source.list(), ['a.yaml', 'b.yml', 'linked-dir', 'linked.yaml', 'team/c.yaml', 'team/deeper/d.yml', 'with space ü.yaml']);
     assert.equal((await source.read('with space ü.yaml')).toString(), 'x');
     // Any file is readable (for `source:`), ignored names included; links and directories are not files.
     assert.equal((await source.read('README.md')).toString(), '');
     assert.equal((await source.read('team/./deeper/../c.yaml')).toString(), '');
-    await assert.rejects(source.read('linked.yaml'), /symbolic link/);
+    await assert.rejects(source.read('linked.yaml'), /symbolic link that leads outside/);
     await assert.rejects(source.read('linked-dir/o.yaml'), { code: 'ENOENT' });
     await assert.rejects(source.read('team'), { code: 'EISDIR' });
     await assert.rejects(source.read('missing.yaml'), { code: 'ENOENT' });
@@ -294,5 +294,20 @@ test('GIT_DIR and GIT_WORK_TREE of the environment (as in a git hook) do not red
         else process.env[name] = value;
       }
     }
+  });
+});
+
+test('links inside the subdir are followed: to a file and to a directory; a dangling one is unreadable', async () => {
+  await withRepo(async (repo) => {
+    await commit(repo, { 'bottles.d/ext/g.yaml': 'g', 'bottles.d/team/a.yaml': 'a' });
+    await fs.symlink('ext/g.yaml', path.join(repo, 'bottles.d', 'gamma.yaml'));
+    await fs.symlink('team', path.join(repo, 'bottles.d', 'crew'));
+    await fs.symlink('gone.yaml', path.join(repo, 'bottles.d', 'dangling.yaml'));
+    await commit(repo, {});
+    const source = await GitSource.open({ repo });
+    assert.deepEqual(await source.list(), ['crew/a.yaml', 'dangling.yaml', 'ext/g.yaml', 'gamma.yaml', 'team/a.yaml']);
+    assert.equal((await source.read('gamma.yaml')).toString(), 'g');
+    assert.equal((await source.read('crew/a.yaml')).toString(), 'a');
+    await assert.rejects(source.read('dangling.yaml'), /does not exist/);
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -28,13 +29,41 @@ test('DirSource lists *.yaml and *.yml recursively, sorted, skipping dotfiles, b
   );
 });
 
-test('DirSource follows symlinks to files, not to directories', async () => {
+test('DirSource lists links that leave the root, dangle or loop as unreadable (their bottles are held), and follows them with --allow-outside', async () => {
   await withTree({ 'real/a.yaml': '', 'outside/b.yaml': '' }, async (dir) => {
     const root = path.join(dir, 'real');
     await fs.symlink(path.join(dir, 'outside', 'b.yaml'), path.join(root, 'linked.yaml'));
     await fs.symlink(path.join(dir, 'outside'), path.join(root, 'linked-dir'));
     await fs.symlink(path.join(dir, 'nowhere.yaml'), path.join(root, 'dangling.yaml'));
-    assert.deepEqual(await new DirSource(root).list(), ['a.yaml', 'linked.yaml']);
+    await fs.symlink(root, path.join(root, 'loop'));
+    const source = new DirSource(root);
+    assert.deepEqual(await source.list(), ['a.yaml', 'dangling.yaml', 'linked-dir', 'linked.yaml', 'loop']);
+    await assert.rejects(source.read('dangling.yaml'), /symbolic link to .*nowhere\.yaml, which does not exist/);
+    await assert.rejects(source.read('linked.yaml'), /leads outside/);
+    await assert.rejects(source.read('loop'), /loop/);
+    assert.deepEqual(await new DirSource(root, true).list(), ['a.yaml', 'dangling.yaml', 'linked-dir/b.yaml', 'linked.yaml', 'loop']);
+  });
+});
+
+test('DirSource follows links to files and directories inside the root', async () => {
+  await withTree({ 'real/team/a.yaml': '', 'real/ext/g.yaml': 'g' }, async (dir) => {
+    const root = path.join(dir, 'real');
+    await fs.symlink('ext/g.yaml', path.join(root, 'gamma.yaml'));
+    await fs.symlink('team', path.join(root, 'crew'));
+    const source = new DirSource(root);
+    assert.deepEqual(await source.list(), ['crew/a.yaml', 'ext/g.yaml', 'gamma.yaml', 'team/a.yaml']);
+    assert.equal((await source.read('gamma.yaml')).toString(), 'g');
+  });
+});
+
+test('DirSource refuses a FIFO as a spec file or a source, without blocking', async () => {
+  await withTree({ 'real/a.yaml': '' }, async (dir) => {
+    const root = path.join(dir, 'real');
+    execFileSync('mkfifo', [path.join(root, 'pipe.yaml'), path.join(root, 'pipe.txt')]);
+    const source = new DirSource(root);
+    assert.deepEqual(await source.list(), ['a.yaml', 'pipe.yaml']);
+    await assert.rejects(source.read('pipe.yaml'), /not a regular file/);
+    await assert.rejects(source.read('pipe.txt'), /not a regular file \(it is a FIFO\)/);
   });
 });
 
