@@ -149,7 +149,7 @@ function color(): boolean {
 
 async function cmdValidate(f: CommonFlags): Promise<number> {
   const source = f.git ? await GitSource.open({ repo: path.resolve(f.git), ref: f.ref, subdir: f.subdir }) : new DirSource(path.resolve(f.dir), !!f.allowOutside);
-  const load = await loadSpecs(source, { allowOutside: !!f.allowOutside });
+  const load = await loadSpecs(source, { allowOutside: !!f.allowOutside, prefix: f.prefix });
   if (f.json) {
     process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
   } else {

@@ -193,7 +193,7 @@ async function learnImages(docker: DockerDriver, images: ImageCache, snapshot: O
 /** Load the specs, through the content cache; only a writing command (reconcile) saves it. */
 export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult> {
   o.specCache ??= await SpecCache.open(o.paths.specCache);
-  const load = await loadSpecs(await o.openSource(), { allowOutside: o.allowOutside, cache: o.specCache });
+  const load = await loadSpecs(await o.openSource(), { allowOutside: o.allowOutside, cache: o.specCache, prefix: o.prefix });
   if (save) await o.specCache.save();
   return load;
 }

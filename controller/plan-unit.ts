@@ -14,6 +14,7 @@ import type { PlanInput } from './plan.js';
 import type { Hold, UnitPlan } from './plan-types.js';
 import { dynamicRange, gatewayOf, hostAddress } from './subnets.js';
 import { unitKey, type UnitKey } from './unit-key.js';
+import { DOCKER_NETWORKS } from '../specs/fields.js';
 
 /** The actions that bring one declared unit from what runs to what its spec says. */
 export function planUnit(
@@ -152,7 +153,7 @@ function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: 
       if (input.secretDigest(v) === undefined) return stop('SecretMissing', `${c.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
     }
     for (const [i, ext] of c.externalNetworks.entries()) {
-      const where = locate(d, `spec.agent.networks.${i}`);
+      const where = locate(d, input, `spec.agent.networks.${i}`);
       const obs = index.networksByName.get(ext)?.[0];
       // Invariant 8: an agent never joins a network bottled manages (its own egress network, or
       // another bottle's), nor Docker's own networks (the validator refuses the names it can).
@@ -166,11 +167,10 @@ function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: 
   return undefined;
 }
 
-/** Docker's own networks: an agent on them is not behind its sidecars any more. */
-export const RESERVED_NETWORKS: ReadonlySet<string> = new Set(['bridge', 'host', 'none', 'docker_gwbridge', 'ingress']);
+const RESERVED_NETWORKS: ReadonlySet<string> = new Set(DOCKER_NETWORKS);
 
-function locate(d: DesiredUnit, path: string): string {
-  const p = d.origin.positions?.[path];
+function locate(d: DesiredUnit, input: PlanInput, path: string): string {
+  const p = input.load.positions?.get(unitKey.toDocKey(d.unit))?.[path];
   return p ? `${d.origin.file}:${p.line}:${p.col}: ` : '';
 }
 

@@ -30,6 +30,12 @@ export function strictObject<Shape extends z.ZodRawShape>(shape: Shape) {
   });
 }
 
+/**
+ * A string that can reach a process: environment, arguments and labels are C strings, so a NUL
+ * would be cut there (Docker then fails to start the container) or silently truncate.
+ */
+export const cString = z.string().refine((v) => !v.includes('\0'), { error: 'must not contain a NUL character (\\u0000)' });
+
 // ---------------------------------------------------------------------------------- names
 
 /** metadata.name of both kinds, and the entries of `uses`. */
@@ -53,6 +59,14 @@ export const dnsLabel = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za
 
 export const dockerNetworkName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
   error: 'must be a Docker network name: letters, digits, "_", "." and "-", starting with a letter or digit',
+});
+
+/** Docker's own networks: an agent on one of them is no longer behind its sidecars. */
+export const DOCKER_NETWORKS = ['bridge', 'host', 'none', 'docker_gwbridge', 'ingress'] as const;
+
+/** An `agent.networks` entry: a network of the user's own (the loader also refuses bottled's). */
+export const agentNetworkName = dockerNetworkName.refine((n) => !(DOCKER_NETWORKS as readonly string[]).includes(n), {
+  error: (issue) => `${JSON.stringify(issue.input)} is one of Docker's own networks: an agent on it reaches past its sidecars (the host, other containers); agent.networks is for networks of your own`,
 });
 
 export const imageReference = z
@@ -114,7 +128,7 @@ const envName = z.string().regex(ENV_NAME, {
 });
 
 /** Env values may hold placeholders; which sidecars they name is checked per bottle. */
-const envValue = z.string().superRefine((value, ctx) => {
+const envValue = cString.superRefine((value, ctx) => {
   const scan = scanPlaceholders(value);
   for (const placeholder of scan.placeholders) {
     if (placeholder.ref) continue;
@@ -146,7 +160,7 @@ export const labelsMap = z.record(
   z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, {
     error: 'is not a valid label key: letters, digits, "_", "." and "-", starting with a letter or digit, at most 63 characters',
   }),
-  z.string(),
+  cString,
 );
 
 // ------------------------------------------------------------------------------ durations
@@ -234,7 +248,7 @@ export const signalName = z
 // ------------------------------------------------------------------ commands, healthchecks
 
 export const commandList = z
-  .array(z.string(), {
+  .array(cString, {
     error: (issue) =>
       typeof issue.input === 'string'
         ? 'must be a list, e.g. ["/app/run", "--flag"] (a single string is not split into arguments)'
@@ -261,13 +275,17 @@ export const healthcheckTest = commandList.superRefine((test, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', input: test, message: problem });
 });
 
+/** Docker takes nanoseconds in an int64; a healthcheck period beyond a day is a mistake anyway. */
+const MAX_HEALTHCHECK_MS = 24 * 3_600_000;
+const healthcheckDuration = duration.refine((ms) => ms <= MAX_HEALTHCHECK_MS, { error: 'must be at most 24h' });
+
 /** Durations of a healthcheck in milliseconds, as the model stores them. */
 export const healthcheck = strictObject({
   test: healthcheckTest,
-  interval: duration.optional(),
-  timeout: duration.optional(),
-  retries: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).optional(),
-  startPeriod: duration.optional(),
+  interval: healthcheckDuration.optional(),
+  timeout: healthcheckDuration.optional(),
+  retries: z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(10_000, { error: 'must be at most 10000' }).optional(),
+  startPeriod: healthcheckDuration.optional(),
 }).transform(({ test, interval, timeout, retries, startPeriod }) => ({
   test,
   ...(interval !== undefined && { intervalMs: interval }),

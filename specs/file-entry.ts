@@ -31,13 +31,23 @@ function onChangeMessage(input: unknown): string {
 const containerPath = z.string().superRefine((p, ctx) => {
   const problem = !p.startsWith('/')
     ? 'must be an absolute path inside the container, like /etc/app.conf'
-    : p.endsWith('/') || path.posix.normalize(p) !== p
+    : p === '/' || p.endsWith('/') || path.posix.normalize(p) !== p
       ? 'must be a plain absolute path to a file (no "..", ".", "//" or trailing "/")'
-      : undefined;
+      : p.includes(':')
+        ? 'must not contain ":" (Docker reads a bind mount as source:target:options)'
+        : p.includes('\0')
+          ? 'must not contain a NUL character'
+          : undefined;
   if (problem) ctx.addIssue({ code: 'custom', input: p, message: problem });
 });
 
 const DEFAULT_MODE = 0o644;
+
+const fileOwnerId = z
+  .number()
+  .int({ error: 'must be a whole number (a numeric id: names are not known outside the image)' })
+  .min(0, { error: 'must be 0 or more' })
+  .max(2 ** 31 - 1, { error: 'must be at most 2147483647' });
 
 /**
  * A file entry as the schema leaves it: inline `content` is already bytes; for `source:`
@@ -52,6 +62,8 @@ export const fileEntry = strictObject({
     .optional(),
   content: z.string().describe('inline file content (exactly one of source and content)').optional(),
   mode: fileMode.describe('octal permission bits as a quoted string, e.g. "0644"').optional(),
+  uid: fileOwnerId.describe("owner as the container sees it (default: the container's user)").optional(),
+  gid: fileOwnerId.describe("group as the container sees it (default: the container user's group, else uid)").optional(),
   onChange: onChange.describe(`what to do when the content changes: ${ON_CHANGE_FORMS} (default recreate)`).optional(),
 })
   .superRefine((file, ctx) => {
@@ -67,6 +79,8 @@ export const fileEntry = strictObject({
       content: Buffer.from(file.content ?? '', 'utf8'),
       ...(file.source !== undefined && { source: file.source }),
       mode: file.mode ?? DEFAULT_MODE,
+      ...(file.uid !== undefined && { uid: file.uid }),
+      ...(file.gid !== undefined && { gid: file.gid }),
       onChange: file.onChange ?? { type: 'recreate' },
     }),
   );

@@ -34,6 +34,8 @@ export interface Entry {
   name?: string;
   namePosition?: Position;
   parsed?: ParsedDocument; // set only when the document is valid on its own
+  /** Where fields checked after loading are (`spec.agent.networks.0`, ...), when valid. */
+  positions?: Record<string, Position>;
   diagnostics: Diagnostic[];
 }
 
@@ -185,7 +187,18 @@ async function validate(
   }
   const failures = await references.resolve(parsed.data, entry.file);
   for (const failure of failures) problem(failure.path, failure.message);
-  if (failures.length === 0) entry.parsed = parsed.data;
+  if (failures.length > 0) return;
+  entry.parsed = parsed.data;
+  entry.positions = laterChecked(parsed.data, locator);
+}
+
+/** Where the fields are that are checked after loading (against other documents, the prefix, the engine). */
+function laterChecked(doc: ParsedDocument, locator: YamlLocator): Record<string, Position> {
+  const out: Record<string, Position> = { 'metadata.name': locator.locate(['metadata', 'name']) };
+  if (doc.kind !== 'Bottle') return out;
+  doc.spec.agent.networks.forEach((_n, i) => (out[`spec.agent.networks.${i}`] = locator.locate(['spec', 'agent', 'networks', i])));
+  doc.spec.sidecars.forEach((_s, i) => (out[`spec.sidecars.${i}.name`] = locator.locate(['spec', 'sidecars', i, 'name'])));
+  return out;
 }
 
 /** `source:` values of a document, read from the raw data so that even an invalid document counts. */

@@ -4,6 +4,7 @@ import type { BottleDoc, Diagnostic, LoadResult, Origin, SharedSidecarDoc } from
 import { loadFile, MAX_SPEC_BYTES, type Entry, type FileOutcome, type Kind } from './load-file.js';
 import { ReferenceReader } from './references.js';
 import { SpecCache } from './spec-cache.js';
+import { checkAcrossDocuments } from './cross-checks.js';
 import type { ParsedDocument } from './schema.js';
 import type { SpecSource } from './source.js';
 
@@ -14,6 +15,8 @@ export interface LoadOptions {
   rootDir?: string;
   /** Validated files by content, to skip parsing what did not change. */
   cache?: SpecCache;
+  /** `--prefix`: what the resource names of the documents start with (they must not meet). */
+  prefix?: string;
 }
 
 /** Key of a document in `held`: `Bottle/<name>` or `SharedSidecar/<name>`. */
@@ -49,6 +52,7 @@ export async function loadSpecs(source: SpecSource, opts: LoadOptions = {}): Pro
   const outcomes = withoutDataFiles(await Promise.all(candidates.map(load)));
   const entries = outcomes.flatMap((outcome) => outcome.entries);
   markDuplicates(entries);
+  checkAcrossDocuments(entries, opts.prefix ?? 'bottle');
 
   const result: LoadResult = {
     bottles: new Map(),
@@ -82,6 +86,7 @@ export async function loadSpecs(source: SpecSource, opts: LoadOptions = {}): Pro
     const fileReasons = brokenBecause.get(entry.file) ?? [];
     if (entry.parsed && entry.diagnostics.length === 0 && fileReasons.length === 0) {
       addValid(result, entry.parsed, entry.origin);
+      if (entry.positions) (result.positions ??= new Map()).set(docKey(entry.kind, entry.name), entry.positions);
       continue;
     }
     const key = docKey(entry.kind, entry.name);

@@ -81,8 +81,6 @@ export interface Origin {
   line: number; // 1-based position of the document start
   col: number;
   revision?: string; // git commit when the source is a git revision
-  /** Positions of fields checked after loading (e.g. `spec.agent.networks.0`), for located holds. */
-  positions?: Record<string, { line: number; col: number }>;
 }
 
 export interface BottleDoc {
@@ -126,4 +124,6 @@ export interface LoadResult {
   revision?: string;
   /** What was read, for messages: a directory path or `git:<repo>@<ref>:<subdir>`. */
   describe: string;
+  /** Valid documents (by `Bottle/<name>` key): where fields checked later are, for located holds. */
+  positions?: Map<string, Record<string, { line: number; col: number }>>;
 }

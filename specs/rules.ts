@@ -1,5 +1,6 @@
 // Rules that look at more than one field: they run on the parsed (typed) spec, after every
 // field on its own is valid, and report problems at the path of the field to change.
+import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { BottleSpec, FileSpec, SidecarSpec } from './model.js';
 import { didYouMean } from './did-you-mean.js';
@@ -22,6 +23,16 @@ export function checkContainer(container: ContainerFields, report: Report): void
     const first = firstIndexOfPath.get(file.path);
     if (first === undefined) firstIndexOfPath.set(file.path, index);
     else report(['files', index, 'path'], `${file.path} is already used by files[${first}] of this container`);
+  });
+  // A file cannot also be a directory holding another file.
+  container.files.forEach((file, index) => {
+    for (let dir = path.posix.dirname(file.path); dir !== '/'; dir = path.posix.dirname(dir)) {
+      const other = firstIndexOfPath.get(dir);
+      if (other !== undefined) {
+        report(['files', index, 'path'], `${file.path} would be inside ${dir}, which is the file of files[${other}]: a path cannot be both a file and a directory`);
+        break;
+      }
+    }
   });
   for (const name of Object.keys(container.secretEnv)) {
     if (name in container.env) {

@@ -7,7 +7,7 @@ import {
   API_VERSION,
   commandList,
   dnsLabel,
-  dockerNetworkName,
+  agentNetworkName,
   envMap,
   healthcheck,
   imageReference,
@@ -67,13 +67,14 @@ const agent = strictObject({
   secretEnv: containerFields.secretEnv,
   files: containerFields.files,
   networks: z
-    .array(dockerNetworkName)
+    .array(agentNetworkName)
     .superRefine(uniqueItems(String))
     .describe('extra pre-existing Docker networks to join (docker backend)')
     .default([]),
   resources: strictObject({
-    cpus: z.number().positive({ error: 'must be greater than 0' }).optional(),
-    memoryMiB: z.number().int({ error: 'must be a whole number of MiB' }).positive({ error: 'must be greater than 0' }).optional(),
+    // Docker's own bounds: at least 0.01 CPUs and 6 MiB (below, the container fails to start).
+    cpus: z.number().positive({ error: 'must be greater than 0', abort: true }).min(0.01, { error: 'must be at least 0.01' }).max(1024, { error: 'must be at most 1024' }).optional(),
+    memoryMiB: z.number().int({ error: 'must be a whole number of MiB', abort: true }).positive({ error: 'must be greater than 0', abort: true }).min(6, { error: 'must be at least 6 (Docker refuses less)' }).max(2 ** 30, { error: 'must be at most 1073741824 (1 PiB)' }).optional(),
   }).optional(),
   init: containerFields.init,
 }).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
