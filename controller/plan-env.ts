@@ -28,7 +28,7 @@ export function resolveEnv(
       return undefined;
     }
     const o = index.containersByName.get(target.name);
-    if (o && !index.owns(d.unit, o)) return undefined;
+    if (o && !index.mine(d.unit, o)) return undefined;
     if (ref.field === 'ip') return o?.networks[target.primary.network]?.ip;
     const p = o?.ports.find((x) => x.containerPort === ref.port && x.hostPort && (x.hostIp === publishHost || !x.hostIp));
     return p?.hostPort ? String(p.hostPort) : undefined;

@@ -70,7 +70,7 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
  */
 export function foreignEndpoints(unit: UnitKey, networks: { name: string }[], index: SnapshotIndex): string | undefined {
   for (const n of networks) {
-    const foreign = (index.containersOnNetwork.get(n.name) ?? []).filter((c) => !index.owns(unit, c) && !index.isOurShared(c));
+    const foreign = (index.containersOnNetwork.get(n.name) ?? []).filter((c) => !index.mine(unit, c) && !index.isOurShared(c));
     if (foreign.length) {
       const list = foreign.map((c) => c.name).sort().join(', ');
       return `network ${n.name} has ${foreign.length === 1 ? 'a container' : 'containers'} attached that ${foreign.length === 1 ? 'is' : 'are'} not part of it (${list}); ` +

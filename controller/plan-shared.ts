@@ -26,7 +26,7 @@ export function planSharedAttachments(
     const c = s.containers[0]!;
     used.add(c.name);
     const o = index.containersByName.get(c.name);
-    if (o && !index.owns(s.unit, o)) {
+    if (o && !index.mine(s.unit, o)) {
       return { reason: 'SharedSidecarUnavailable', message: `uses ${n}, but container ${c.name} is not that SharedSidecar's (${claimWhy(index, o)}): it is not connected` };
     }
     if (o?.networks[net] && !networkRecreated) continue;
@@ -54,7 +54,7 @@ export function planSharedRejoin(acts: ActionList, d: DesiredUnit, input: PlanIn
   if (!changed.replaced.has(c.name)) return;
   for (const b of [...input.desired.values()].filter((x) => x.kind === 'bottle' && x.uses.includes(d.name)).sort((x, y) => x.unit.localeCompare(y.unit))) {
     const net = b.networks[0]!.name;
-    if (!(index.networksByName.get(net) ?? []).some((n) => index.owns(b.unit, n))) continue; // a new bottle connects it itself
+    if (!(index.networksByName.get(net) ?? []).some((n) => index.mine(b.unit, n))) continue; // a new bottle connects it itself
     acts.add({ kind: 'connect', resource: { type: 'container', name: c.name }, cause: `rejoins ${net} as ${d.alias} (used by ${b.name})`, endpoint: { network: net, aliases: [d.alias ?? d.name] }, replaceStale: true });
   }
 }

@@ -22,7 +22,7 @@ export function allocateSubnets(input: PlanInput, index: SnapshotIndex): Map<str
   const pending: { name: string; prefix: number }[] = [];
   for (const d of [...desired.values()].sort((a, b) => a.unit.localeCompare(b.unit))) {
     for (const n of d.networks) {
-      const obs = (index.networksByName.get(n.name) ?? []).find((o) => index.owns(d.unit, o));
+      const obs = (index.networksByName.get(n.name) ?? []).find((o) => index.mine(d.unit, o));
       if (n.fixedSubnet) {
         const clash = snapshot.networks.find((o) => o.name !== n.name && o.subnets.some((s) => overlaps(s, n.fixedSubnet!)));
         out.set(n.name, clash

@@ -1,139 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BottleDoc, BottleSpec, LoadResult, SidecarSpec } from '../../specs/model.js';
-import type { DockerSnapshot, ObservedContainer } from '../../resources/docker.js';
-import { plan, type PlanInput } from '../../controller/plan.js';
-import { renderBottle } from '../../controller/render.js';
-import { StatePaths } from '../../state/paths.js';
 import type { Inventory } from '../../state/inventory.js';
-import type { Plan, UnitPlan } from '../../controller/plan-types.js';
+import type { BottleDoc } from '../../specs/model.js';
+import type { DockerSnapshot } from '../../resources/docker.js';
+import type { ObservedContainer } from '../../resources/docker.js';
+import { plan } from '../../controller/plan.js';
+import { renderBottle } from '../../controller/render.js';
 import { L } from '../../controller/labels.js';
 import { formatPlan, planJson } from '../../controller/plan-format.js';
-
-const paths = new StatePaths('/state');
-const INSTANCE = 'unit';
-const OWNER = { id: '0123456789abcdef', dir: '/state' };
-
-function sidecar(over: Partial<SidecarSpec> = {}): SidecarSpec {
-  return { name: 'bundle', image: 'side:1', aliases: ['egress', 'pipelock'], egress: true, env: {}, secretEnv: {}, files: [], ports: [], init: true, ...over };
-}
-
-function bottle(name: string, over: Partial<BottleSpec> = {}, file = `${name}.yaml`): BottleDoc {
-  return {
-    kind: 'Bottle',
-    metadata: { name, labels: {} },
-    origin: { file, line: 1, col: 1 },
-    spec: {
-      backend: 'docker',
-      suspend: false,
-      network: {},
-      sidecars: [sidecar()],
-      agent: { image: 'agent:1', env: { HTTPS_PROXY: 'http://egress:9099' }, secretEnv: {}, files: [], networks: [], init: true },
-      uses: [],
-      ...over,
-    },
-  };
-}
-
-function loadOf(docs: BottleDoc[], extra: Partial<LoadResult> = {}): LoadResult {
-  return {
-    bottles: new Map(docs.map((d) => [d.metadata.name, d])),
-    shared: new Map(),
-    diagnostics: [],
-    held: new Map(),
-    brokenFiles: new Set(),
-    fileCount: docs.length,
-    describe: 'bottles.d',
-    ...extra,
-  };
-}
-
-const images = new Map([
-  ['side:1', 'sha256:side1'],
-  ['side:2', 'sha256:side2'],
-  ['agent:1', 'sha256:agent1'],
-]);
-
-function input(docs: BottleDoc[], snapshot: DockerSnapshot, inventories = new Map<string, Inventory>(), over: Partial<PlanInput> = {}): PlanInput {
-  const load = over.load ?? loadOf(docs);
-  const desired = new Map([...load.bottles.values()].map((d) => [d.metadata.name, renderBottle(d, { prefix: 'bottle', instance: INSTANCE, owner: OWNER, paths })]));
-  const fileHashes = new Map<string, string | undefined>();
-  return {
-    load,
-    desired,
-    snapshot,
-    inventories,
-    fileHashes,
-    secretDigest: (v) => (v === 'SET' ? 'hmac:x' : undefined),
-    opts: { prefix: 'bottle', instance: INSTANCE, owner: OWNER.id, subnetPool: '10.231.0.0/16', publishHost: '127.0.0.1', allowEmpty: false, hostSubnets: [] },
-    ...over,
-  };
-}
-
-const empty = (): DockerSnapshot => ({ networks: [], containers: [], images: new Map(images) });
-
-/** A tiny simulated engine: apply a plan's actions to a snapshot (what a successful execute leaves). */
-function apply(p: Plan, snap: DockerSnapshot, inventories: Map<string, Inventory>, fileHashes?: Map<string, string | undefined>): void {
-  let n = snap.networks.length + snap.containers.length;
-  for (const u of p.units) {
-    const inv: Inventory = inventories.get(u.unit) ?? { version: 1, unit: u.unit, subnets: {}, resources: {}, delivered: {} };
-    inventories.set(u.unit, inv);
-    Object.assign(inv.subnets, u.subnets);
-    for (const a of u.actions) {
-      const name = a.resource.name;
-      if (a.kind === 'adopt') {
-        inv.resources[name] = { type: a.adopt!.type, role: a.adopt!.role, specHash: a.adopt!.specHash };
-        if (a.adopt!.delivered) inv.delivered[name] = { ...a.adopt!.delivered };
-      }
-      if ((a.kind === 'create' || a.kind === 'recreate') && a.network) {
-        snap.networks = snap.networks.filter((x) => x.name !== name);
-        snap.networks.push({ id: `net${++n}`, name, labels: { ...a.network.desired.labels, [L.specHash]: a.network.hash }, subnets: [a.network.subnet], internal: a.network.desired.internal, options: a.network.desired.options });
-        inv.resources[name] = { type: 'network', role: a.network.desired.role, specHash: a.network.hash };
-      }
-      if ((a.kind === 'create' || a.kind === 'recreate') && a.container) {
-        const c = a.container.desired;
-        snap.containers = snap.containers.filter((x) => x.name !== name);
-        const netId = (net: string) => snap.networks.find((x) => x.name === net)?.id ?? '';
-        const o: ObservedContainer = {
-          id: `ctr${++n}`, name, image: c.image, imageId: images.get(c.image) ?? '', labels: { ...c.labels, [L.specHash]: a.container.hash!, [L.createId]: `c${n}` },
-          state: 'created', status: 'Created', networks: { [c.primary.network]: { networkId: netId(c.primary.network), ip: c.primary.ip ?? `10.0.0.${n}` } }, ports: [],
-        };
-        snap.containers.push(o);
-        inv.resources[name] = { type: 'container', role: c.role, specHash: a.container.hash, applied: a.container.config };
-        inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]));
-        for (const f of c.files) fileHashes?.set(f.hostPath, f.hash);
-      }
-      if (a.kind === 'connect') {
-        const o = snap.containers.find((x) => x.name === name)!;
-        o.networks[a.endpoint!.network] = { networkId: snap.networks.find((x) => x.name === a.endpoint!.network)?.id ?? 'ext', ip: '10.9.9.9' };
-      }
-      if (a.kind === 'start') {
-        const o = snap.containers.find((x) => x.name === name)!;
-        o.state = 'running';
-      }
-      if (a.kind === 'rewrite-file') fileHashes?.set(a.file!.hostPath, a.file!.hash);
-      if (a.kind === 'signal' || a.kind === 'exec' || a.kind === 'restart') {
-        for (const f of a.delivers ?? []) (inv.delivered[name] ??= {})[f.path] = f.hash;
-      }
-      if (a.kind === 'remove') {
-        if (a.resource.type === 'network') snap.networks = snap.networks.filter((x) => x.name !== name);
-        else snap.containers = snap.containers.filter((x) => x.name !== name);
-        delete inv.resources[name];
-      }
-    }
-    if (u.removeUnit) inventories.delete(u.unit);
-  }
-}
-
-function unit(p: Plan, name: string): UnitPlan {
-  const u = p.units.find((x) => x.unit === name);
-  assert.ok(u, `unit ${name} in plan`);
-  return u;
-}
-
-function lines(u: UnitPlan): string[] {
-  return u.actions.map((a) => `${a.kind} ${a.resource.type} ${a.resource.name}`);
-}
+import { INSTANCE, OWNER, apply, bottle, empty, images, input, lines, loadOf, paths, sidecar, unit } from '../fixtures/plan-world.js';
 
 test('cold start: networks, then sidecar on its first network, connect, start, then agent', () => {
   const p = plan(input([bottle('impl')], empty()));
