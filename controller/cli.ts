@@ -9,10 +9,10 @@ import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
 import { GitSource } from '../specs/git-source.js';
 import { EventLog } from '../state/events.js';
-import { acquireLock, LockHeldError } from '../state/lock.js';
+import { acquireLock, LockHeldError, type HeldLock } from '../state/lock.js';
 import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
 import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
-import { parseDuration } from './duration.js';
+import { durations, ipv4, realish, UsageError, wholeNumber } from './flags.js';
 import { makeLogger } from './log.js';
 import { observeAndPlan, type PassOptions } from './pass.js';
 import { Controller } from './controller.js';
@@ -22,7 +22,6 @@ import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
 
 import { EXIT } from './exit-codes.js';
 
-class UsageError extends Error {}
 
 export interface CommonFlags {
   dir: string;
@@ -86,8 +85,12 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   if (!NAME_RE.test(f.prefix)) throw new UsageError(`--prefix ${f.prefix}: use lowercase letters, digits and '-'`);
   const poolErr = validatePool(f.subnetPool);
   if (poolErr) throw new UsageError(poolErr);
-  const concurrency = Number(f.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency ${f.concurrency}: a whole number >= 1`);
+  const concurrency = wholeNumber('--concurrency', f.concurrency, 1, 64);
+  const d = durations(f);
+  ipv4('--publish-host', f.publishHost);
+  if (f.retries !== undefined) wholeNumber('--retries', f.retries, 0, 100);
+  // Docker reads a bind mount as source:target:options: a ':' in the state dir breaks every file.
+  if (paths.root.includes(':')) throw new UsageError(`--state-dir ${paths.root}: must not contain ":" (rendered files are bind-mounted from it)`);
   const maxDeletions = parseMaxDeletions(f);
   let openSource: PassOptions['openSource'];
   if (f.git) {
@@ -96,7 +99,8 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     openSource = () => GitSource.open({ repo, ref: f.ref, subdir: f.subdir });
   } else {
     const dir = path.resolve(f.dir);
-    if (isInside(paths.root, dir)) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
+    // Compared with links resolved: a state dir reached through a link into --dir is inside it too.
+    if (isInside(realish(paths.root), realish(dir))) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
     const source = new DirSource(dir, !!f.allowOutside);
     openSource = async () => source;
   }
@@ -114,7 +118,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     adopt: !!f.adopt,
     secretsFile: f.secretsFile,
     concurrency,
-    waitTimeoutMs: parseDuration(f.waitTimeout),
+    waitTimeoutMs: d.waitTimeout,
     stopTimeoutSec: 10,
     dryRun: !!f.dryRun,
   };
@@ -172,6 +176,9 @@ async function cmdPlan(f: CommonFlags): Promise<number> {
     for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
   }
+  // The same verdict reconcile --once would reach on this input: a held failure or an invalid
+  // file is an error (1) before pending changes (2).
+  if (obs.plan.units.some((u) => u.held?.failure) || obs.load.diagnostics.length) return EXIT.error;
   return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
 }
 
@@ -188,36 +195,45 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     const obs = await observeAndPlan(o, docker, { createKey: false });
     for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
+    if (obs.plan.units.some((u) => u.held?.failure)) return EXIT.error;
     return obs.load.diagnostics.length ? EXIT.invalid : EXIT.ok;
   }
-  const release = await acquireLock(paths, { op: f.once ? 'reconcile --once' : 'reconcile (watch)', timeoutMs: parseDuration(f.lockTimeout) });
+  const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
+  const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
   try {
-    if (f.once) return await reconcileOnce(f, o, docker, log);
+    if (f.once) return await reconcileOnce(f, o, docker, log, lock);
     // Watch-mode modules (chokidar, prom-client, the event stream) load only when watching.
     const { watch } = await import('./watch.js');
-    return await watch(f, o, docker, log);
+    return await watch(f, o, docker, log, { lock, reacquire: () => acquireLock(paths, { op, timeoutMs: 0 }) });
   } finally {
-    await release();
+    await lock.release();
   }
 }
 
-async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
+async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger, lock: HeldLock): Promise<number> {
   const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
   let steps = 0;
   const controller = new Controller(
     {
       pass: o,
-      once: { retries: Number(f.retries) },
+      once: { retries: wholeNumber('--retries', f.retries, 0, 100) },
       // Test hook (crash-safety tests): die hard after the Nth completed step.
       afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
     },
     docker,
     log,
   );
+  // Invariant 6: a lost lock stops the pass (at its next step), never crashes it.
+  const lost = new Promise<'lost'>((resolve) => lock.lost.addEventListener('abort', () => resolve('lost'), { once: true }));
+  lock.lost.addEventListener('abort', () => controller.pause(), { once: true });
   const first = await controller.start();
   for (const d of first.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
-  await controller.untilSettled();
-  await controller.stop(0);
+  const how = await Promise.race([controller.untilSettled().then(() => 'settled' as const), lost]);
+  await controller.stop(how === 'lost' ? 10_000 : 0);
+  if (how === 'lost' || lock.lost.aborted) {
+    process.stderr.write(`bottled: the lock on ${o.paths.root} was taken away during the pass (${(lock.lost.reason as Error)?.message ?? 'compromised'}): stopped\n`);
+    return EXIT.locked;
+  }
   const failed = controller.failed();
   const t = controller.totals;
   log.info({ dockerCalls: docker.calls, passMs: Math.round(t.passMs), passes: t.passes, maxRssKb: process.resourceUsage().maxRSS, executed: t.executed, bottles: first.plan.units.length, failed: failed.length }, 'pass finished');

@@ -281,6 +281,23 @@ export class Controller {
   }
   private probing = false;
 
+  /**
+   * Stop every pass (in flight at its next step, and new ones) until resume(): the state
+   * directory's lock was taken away. Nothing of the bottles is touched meanwhile.
+   */
+  pause(): void {
+    this.paused = true;
+    this.halt.abort();
+    this.halt = new AbortController();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.resync();
+  }
+  private paused = false;
+  private halt = new AbortController();
+
   private async pass(include: (unit: string) => boolean, units?: Map<string, number>): Promise<PassResult> {
     const aborts = new Map<string, AbortController>();
     for (const u of units?.keys() ?? []) {
@@ -289,6 +306,7 @@ export class Controller {
       this.inflight.set(u, ac);
     }
     const started = performance.now();
+    const halt = this.halt.signal;
     const reinspect = new Set<string>();
     for (const u of units?.keys() ?? []) {
       for (const n of this.reinspect.get(u) ?? []) reinspect.add(n);
@@ -299,7 +317,10 @@ export class Controller {
         include,
         reinspect,
         limit: this.limit,
-        signalFor: (u) => aborts.get(u)?.signal,
+        signalFor: (u) => {
+          const own = aborts.get(u)?.signal;
+          return own ? AbortSignal.any([own, halt]) : halt;
+        },
         afterStep: this.o.afterStep ? (u) => this.o.afterStep!(u) : undefined,
       });
       const ms = performance.now() - started;
@@ -317,7 +338,7 @@ export class Controller {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       const ready = [...this.pending.keys()].filter((u) => !this.inflight.has(u));
-      if ((ready.length === 0 && !this.discover) || this.engineDown) {
+      if ((ready.length === 0 && !this.discover) || this.engineDown || this.paused) {
         this.o.metrics?.setQueueDepth(this.pending.size);
         await new Promise<void>((r) => (this.wake = r));
         this.wake = undefined;

@@ -6,17 +6,52 @@ import { gitRefPaths, resolveRef } from '../specs/git-source.js';
 import type { CommonFlags } from './cli.js';
 import { EXIT } from './exit-codes.js';
 import { Controller } from './controller.js';
-import { parseDuration } from './duration.js';
+import { durations } from './flags.js';
 import { FileTrigger } from './file-trigger.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions } from './pass.js';
+import type { HeldLock } from '../state/lock.js';
 import { unitKey } from './unit-key.js';
 
 /** `bottled reconcile` without --once: run until SIGTERM/SIGINT, never tearing bottles down. */
-export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger): Promise<number> {
-  const resyncMs = parseDuration(f.resync);
+export async function watch(
+  f: CommonFlags,
+  o: PassOptions,
+  docker: DockerDriver,
+  log: Logger,
+  locking: { lock: HeldLock; reacquire: () => Promise<HeldLock> },
+): Promise<number> {
+  const d = durations(f);
+  const resyncMs = d.resync!;
   const metrics = f.metricsAddr ? new Metrics() : undefined;
   const controller = new Controller({ pass: o, metrics }, docker, log);
+  let stopping = false;
+  // Invariant 6: a lost lock stops passes (nothing is touched), and the daemon takes it back
+  // once nobody else holds it; it never crashes on it.
+  const guardLock = (held: HeldLock) => {
+    held.lost.addEventListener('abort', () => {
+      controller.pause();
+      log.error({ err: { message: (held.lost.reason as Error)?.message } }, 'lost the lock on the state directory: passes stop until it is ours again');
+      void (async () => {
+        let delay = 1000;
+        while (!stopping) {
+          await new Promise((r) => setTimeout(r, delay).unref());
+          try {
+            const again = await locking.reacquire();
+            locking.lock = again;
+            guardLock(again);
+            log.info('the lock is ours again: resyncing');
+            controller.resume();
+            return;
+          } catch {
+            delay = Math.min(delay * 2, 30_000);
+          }
+        }
+      })();
+    }, { once: true });
+  };
+  const firstLock = locking.lock;
+  guardLock(locking.lock);
   let lastTick = Date.now();
   const events = new DockerEventStream(docker.docker, {
     onEvent: (e) => {
@@ -74,7 +109,7 @@ export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver
   };
   scheduleResync();
   // smolvm has no event stream: poll `machine ls --json` for machines that stopped or vanished.
-  const pollMs = parseDuration(f.smolvmPoll);
+  const pollMs = d.smolvmPoll!;
   const poll = setInterval(async () => {
     if (!controller.machineUnits.size || !o.smolvm) return;
     try {
@@ -111,8 +146,10 @@ export async function watch(f: CommonFlags, o: PassOptions, docker: DockerDriver
   events.stop();
   await files.stop();
   metrics?.close();
-  const clean = await controller.stop(parseDuration(f.shutdownTimeout));
+  stopping = true;
+  const clean = await controller.stop(d.shutdownTimeout!);
   if (!clean) log.warn('in-flight work did not finish within --shutdown-timeout');
+  if (locking.lock !== firstLock) await locking.lock.release(); // the caller releases the first one
   log.info('stopped');
   return EXIT.ok;
 }

@@ -16,8 +16,9 @@ export class StatePaths {
   get lock(): string {
     return path.join(this.root, 'lock');
   }
+  /** Inside the lock directory: breaking a lock takes its owner with it, a fresh lock has none yet. */
   get lockOwner(): string {
-    return path.join(this.root, 'lock.owner');
+    return path.join(this.root, 'lock', 'owner.json');
   }
   get events(): string {
     return path.join(this.root, 'events.jsonl');
