@@ -90,7 +90,7 @@ export async function watch(
   };
   const files = f.git
     ? new FileTrigger(await gitRefPaths(path.resolve(f.git)), () => void gitMoved())
-    : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged());
+    : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged(), 300, true);
   await controller.startWatching();
   if (f.git) lastRevision = controller.lastLoad?.revision;
   events.start();

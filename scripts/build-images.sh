@@ -29,8 +29,8 @@ fi
 sidecar_script=$(cat "$here/images/sidecar.sh")
 recipe=$( { sha256sum "$bb" | cut -d' ' -f1; cat "$here/images/sidecar.sh" "$0"; } | sha256sum | cut -c1-16)
 
-build() { # name cmd-json script?
-  local name=$1 cmd=$2
+build() { # name cmd-json [extra docker import --change]
+  local name=$1 cmd=$2 extra=${3:-}
   if [ "$(docker image inspect -f '{{index .Config.Labels "bottled.image-recipe"}}' "$name" 2>/dev/null)" = "$recipe" ]; then
     return 0
   fi
@@ -39,15 +39,18 @@ build() { # name cmd-json script?
   cp "$bb" "$root/bin/busybox"
   for a in $("$bb" --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
   echo ok > "$root/www/index.html"
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' > "$root/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' > "$root/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\nnode:x:1000:\n' > "$root/etc/group"
+  mkdir -p "$root/home/node" && chown 1000:1000 "$root/home/node"
   chmod 1777 "$root/tmp"
   printf '%s\n' "$sidecar_script" > "$root/bin/sidecar"; chmod 755 "$root/bin/sidecar"
   tar -C "$root" -cf - . | docker import \
-    -c "CMD $cmd" -c 'ENV PATH=/bin' -c "LABEL bottled.image-recipe=$recipe" - "$name" >/dev/null
+    -c "CMD $cmd" -c 'ENV PATH=/bin' -c "LABEL bottled.image-recipe=$recipe" ${extra:+-c "$extra"} - "$name" >/dev/null
   rm -rf "$root"
   echo "build-images: built $name" >&2
 }
 
 build bottled/busybox:local '["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]'
 build bottled/sidecar:local '["/bin/sidecar"]'
+# An agent image that runs as a named non-root user (USER node, uid 1000), as real agent images do.
+build bottled/busybox-node:local '["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]' 'USER node'

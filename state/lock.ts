@@ -22,6 +22,14 @@ export interface LockOwner {
   startTime?: string;
   op: string;
   since: string;
+  /**
+   * Inode of the lock directory this owner took. The owner file sits beside the lock, so after a
+   * break it may still describe the dead holder while a new one holds a new lock: it only counts
+   * for the lock directory it names.
+   */
+  lockIno?: number;
+  /** Birth time of that directory (inodes are reused at once). */
+  lockBorn?: number;
 }
 
 export interface HeldLock {
@@ -35,6 +43,7 @@ export interface HeldLock {
  * one that has not for this long is dead. Only used when liveness cannot be checked directly.
  */
 const STALE_ELSEWHERE_MS = 10_000;
+const BREAK_AFTER_MS = 2_500;
 /** proper-lockfile never declares our lock stale by itself: liveness is decided below. */
 const NEVER_STALE_MS = 2 ** 31 - 1;
 
@@ -60,7 +69,8 @@ export async function acquireLock(paths: StatePaths, opts: { op: string; timeout
         realpath: false,
         onCompromised: (err) => lost.abort(err),
       });
-      const owner: LockOwner = { pid: process.pid, host: os.hostname(), bootId: bootId(), startTime: startTime(process.pid), op: opts.op, since: new Date().toISOString() };
+      const st = await fs.stat(paths.lock);
+      const owner: LockOwner = { pid: process.pid, host: os.hostname(), bootId: bootId(), startTime: startTime(process.pid), op: opts.op, since: new Date().toISOString(), lockIno: st.ino, lockBorn: st.birthtimeMs };
       // Written under a temporary name and renamed: a reader never sees half an owner.
       const tmp = `${paths.lockOwner}.${process.pid}.tmp`;
       await fs.writeFile(tmp, JSON.stringify(owner) + '\n');
@@ -76,8 +86,10 @@ export async function acquireLock(paths: StatePaths, opts: { op: string; timeout
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       const owner = await readOwner(paths);
-      const verdict = await holderState(paths, owner);
-      if (verdict === 'dead') {
+      const verdict = await holderState(paths, owner && (await ownsThisLock(paths, owner)) ? owner : undefined);
+      // A dead holder's lock is broken once it has not been refreshed for a moment: a live one
+      // refreshes it every second, so a lock this fresh belongs to a contender that just won.
+      if (verdict === 'dead' && (await lockAgeMs(paths)) > BREAK_AFTER_MS) {
         // The rename makes the break atomic: of two contenders, one renames, the other finds
         // nothing to break (and then meets the winner's fresh lock).
         const grave = `${paths.lock}.broken.${process.pid}.${Date.now()}`;
@@ -143,6 +155,16 @@ function startTime(pid: number): string | undefined {
 
 function processState(pid: number): string | undefined {
   return statFields(pid)?.[0];
+}
+
+async function ownsThisLock(paths: StatePaths, owner: LockOwner): Promise<boolean> {
+  if (owner.lockIno === undefined) return true; // written by an older bottled
+  try {
+    const st = await fs.stat(paths.lock);
+    return st.ino === owner.lockIno && (owner.lockBorn === undefined || st.birthtimeMs === owner.lockBorn);
+  } catch {
+    return false;
+  }
 }
 
 async function lockAgeMs(paths: StatePaths): Promise<number> {

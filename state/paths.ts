@@ -16,9 +16,8 @@ export class StatePaths {
   get lock(): string {
     return path.join(this.root, 'lock');
   }
-  /** Inside the lock directory: breaking a lock takes its owner with it, a fresh lock has none yet. */
   get lockOwner(): string {
-    return path.join(this.root, 'lock', 'owner.json');
+    return path.join(this.root, 'lock.owner');
   }
   get events(): string {
     return path.join(this.root, 'events.jsonl');

@@ -119,8 +119,8 @@ export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<RunResu
 }
 
 /** Run a command in a container and return its output (docker exec). */
-export async function dockerExec(container: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const ex = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+export async function dockerExec(container: string, cmd: string[], engine: Docker = docker): Promise<{ code: number; out: string }> {
+  const ex = await engine.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await ex.start({ hijack: true, stdin: false });
   const chunks: Buffer[] = [];
   await new Promise<void>((res, rej) => {

@@ -15,10 +15,16 @@ export class DockerSocketProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly upstream = '/var/run/docker.sock') {}
+  private port = 0;
+
+  constructor(
+    private readonly upstream = '/var/run/docker.sock',
+    /** Listen on 127.0.0.1 instead of a unix socket: bottled then sees an engine that is not local. */
+    private readonly tcp = false,
+  ) {}
 
   get host(): string {
-    return `unix://${this.socketPath}`;
+    return this.tcp ? `tcp://127.0.0.1:${this.port}` : `unix://${this.socketPath}`;
   }
 
   async start(): Promise<this> {
@@ -38,7 +44,12 @@ export class DockerSocketProxy {
       up.on('error', () => client.destroy());
       client.on('close', () => up.end());
     });
-    await new Promise<void>((res) => this.server!.listen(this.socketPath, res));
+    if (this.tcp) {
+      await new Promise<void>((res) => this.server!.listen(0, '127.0.0.1', res));
+      this.port = (this.server.address() as net.AddressInfo).port;
+    } else {
+      await new Promise<void>((res) => this.server!.listen(this.socketPath, res));
+    }
     return this;
   }
 

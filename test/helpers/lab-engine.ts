@@ -1,0 +1,205 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { docker as hostDocker } from './harness.js';
+
+const run = promisify(execFile);
+
+/**
+ * Throwaway Docker Engines of a test's own (invariant 9: a test never stops, restarts or
+ * reconfigures an engine it did not start). Each node is a dockerd in its own network
+ * namespace, with its own data root, exec root, pidfile and socket, on a bridge that lives in a
+ * namespace of its own too: nothing touches the host's engine or network. Recipe and pitfalls:
+ * shared/reference/engine-lab.md. Images are copied in from the host engine (save | load).
+ */
+export interface LabNode {
+  name: string;
+  netns: string;
+  dir: string;
+  sock: string;
+  /** `unix://…`, for `--docker-host`. */
+  host: string;
+  addr: string;
+  docker: Docker;
+  launcher?: ChildProcess;
+  logFile: string;
+}
+
+export interface LabOptions {
+  /** Host images to load into every node. */
+  images?: string[];
+  /** Extra dockerd arguments (e.g. `--config-file F`). */
+  dockerdArgs?: string[];
+}
+
+export class Lab {
+  readonly id = crypto.randomBytes(3).toString('hex');
+  readonly base = `/tmp/bl${this.id}`; // short: a unix socket path is limited to 107 bytes
+  readonly bridgeNs = `bl${this.id}br`;
+  /** 10.252.X.0/24, X per run: two suites may run labs at once. */
+  private readonly net = `10.252.${crypto.randomInt(1, 254)}`;
+  readonly nodes: LabNode[] = [];
+
+  private constructor(private readonly opts: LabOptions) {}
+
+  static async start(count: number, opts: LabOptions = {}): Promise<Lab> {
+    const lab = new Lab(opts);
+    try {
+      await lab.up(count);
+    } catch (e) {
+      await lab.stop();
+      throw e;
+    }
+    return lab;
+  }
+
+  private async up(count: number): Promise<void> {
+    await fs.mkdir(this.base, { recursive: true });
+    await ip('netns', 'add', this.bridgeNs);
+    await ip('-n', this.bridgeNs, 'link', 'set', 'lo', 'up');
+    await ip('-n', this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip('-n', this.bridgeNs, 'addr', 'add', `${this.net}.1/24`, 'dev', 'br0');
+    await ip('-n', this.bridgeNs, 'link', 'set', 'br0', 'up');
+    for (let i = 1; i <= count; i++) {
+      const name = `n${i}`;
+      const netns = `bl${this.id}${name}`;
+      const dir = `${this.base}/${name}`;
+      await fs.mkdir(dir, { recursive: true });
+      await ip('netns', 'add', netns);
+      await ip('-n', netns, 'link', 'set', 'lo', 'up');
+      // The veth is made inside the bridge namespace and its peer moved straight into the node's:
+      // the host namespace is never touched. No default route: nothing leaves the lab.
+      await ip('-n', this.bridgeNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+      await ip('-n', this.bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
+      await ip('-n', netns, 'addr', 'add', `${this.net}.${10 + i}/24`, 'dev', 'eth0');
+      await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+      const sock = `${dir}/d.sock`;
+      const node: LabNode = { name, netns, dir, sock, host: `unix://${sock}`, addr: `${this.net}.${10 + i}`, docker: new Docker({ socketPath: sock, version: 'v1.41' } as Docker.DockerOptions), logFile: `${dir}/dockerd.log` };
+      this.nodes.push(node);
+      await this.launch(node);
+    }
+    for (const n of this.nodes) await this.loadImages(n);
+  }
+
+  /** dockerd in the node's namespace. `ip netns exec` would hide the cgroup mounts; this does not. */
+  private async launch(node: LabNode): Promise<void> {
+    await fs.rm(`${node.dir}/exec`, { recursive: true, force: true }); // stale netns files slow a restart
+    const script =
+      `hostname ${node.name} && mkdir -p ${node.dir}/cg && mount --rbind /sys/fs/cgroup ${node.dir}/cg && ` +
+      `mount -t sysfs sysfs /sys && mount --rbind ${node.dir}/cg /sys/fs/cgroup && umount -l ${node.dir}/cg && exec "$@"`;
+    const log = await fs.open(node.logFile, 'a');
+    node.launcher = spawn(
+      'nsenter',
+      [`--net=/run/netns/${node.netns}`, 'unshare', '-m', '-u', '--propagation', 'slave', 'sh', '-c', script, 'sh',
+        'dockerd', '--data-root', `${node.dir}/data`, '--exec-root', `${node.dir}/exec`, '--pidfile', `${node.dir}/docker.pid`,
+        '-H', node.host, ...(this.opts.dockerdArgs ?? [])],
+      { stdio: ['ignore', log.fd, log.fd], detached: true },
+    );
+    node.launcher.unref();
+    await log.close();
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await node.docker.ping();
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`lab dockerd ${node.name} did not answer within 60 s: ${readFileSync(node.logFile, 'utf8').slice(-800)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private async loadImages(node: LabNode): Promise<void> {
+    for (const image of this.opts.images ?? []) {
+      const stream = await hostDocker.getImage(image).get();
+      const out = await node.docker.loadImage(stream);
+      await new Promise<void>((resolve, reject) => node.docker.modem.followProgress(out, (e: Error | null) => (e ? reject(e) : resolve())));
+    }
+  }
+
+  /** The dockerd we started for this node (from its pidfile): the only process a test may signal. */
+  private dockerdPid(node: LabNode): number | undefined {
+    try {
+      return Number(readFileSync(`${node.dir}/docker.pid`, 'utf8').trim()) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stop the node's engine (SIGTERM to the dockerd we started) and wait until it is gone. */
+  async stopEngine(node: LabNode): Promise<void> {
+    const pid = this.dockerdPid(node);
+    if (pid && alive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 60_000;
+      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    await waitGone(node.launcher);
+  }
+
+  async startEngine(node: LabNode): Promise<void> {
+    await this.launch(node);
+  }
+
+  async restartEngine(node: LabNode): Promise<void> {
+    await this.stopEngine(node);
+    await this.startEngine(node);
+  }
+
+  /** Everything the lab made goes: engines, their containers' processes, namespaces, files. */
+  async stop(): Promise<void> {
+    for (const n of this.nodes) await this.stopEngine(n).catch(() => {});
+    for (const ns of [...this.nodes.map((n) => n.netns), this.bridgeNs]) {
+      // Whatever still runs in a namespace of ours (a shim, a container) was started by us.
+      for (let tries = 0; tries < 50; tries++) {
+        const pids = await netnsPids(ns);
+        if (!pids.length) break;
+        for (const p of pids) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await ip('netns', 'del', ns).catch(() => {});
+    }
+    await fs.rm(this.base, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+async function ip(...args: string[]): Promise<void> {
+  await run('ip', args);
+}
+
+async function netnsPids(ns: string): Promise<number[]> {
+  if (!existsSync(`/run/netns/${ns}`)) return [];
+  try {
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    return stdout.split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 10_000);
+    p.once('exit', () => (clearTimeout(t), resolve()));
+  });
+}
