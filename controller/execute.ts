@@ -331,7 +331,7 @@ async function machineStep(a: Action, inv: Inventory, ctx: ExecContext, save: Sa
         const r = await smolvm.exec(name, ['mkdir', '-p', dir]);
         if (r.exitCode !== 0) throw new Error(`mkdir -p ${dir} in ${name} exited ${r.exitCode}: ${r.stderr.trim().slice(-200)}`);
       }
-      await smolvm.cp(name, f.hostPath, f.path, { mode: f.mode });
+      await smolvm.cp(name, f.hostPath, f.path, { mode: f.mode, uid: f.uid, gid: f.gid ?? f.uid });
       if (a.delivers) {
         await save(() => recordDelivered(inv, name, a.delivers!));
       }

@@ -78,7 +78,9 @@ describe('watch mode heals from events', () => {
     // rm -rf and mkdir, as a `git clone` into a fresh directory does.
     const files = Object.fromEntries(await Promise.all(['a.yaml', 'cache.yaml', 'u.yaml'].map(async (f) => [f, await fs.readFile(path.join(w.dir, f), 'utf8')] as const)));
     await fs.rm(w.dir, { recursive: true });
+    await new Promise((r) => setTimeout(r, 1000));
     await fs.mkdir(w.dir);
+    await new Promise((r) => setTimeout(r, 1000));
     for (const [f, text] of Object.entries(files)) await fs.writeFile(path.join(w.dir, f), text);
     await w.write('n.yaml', agentOnly('n'));
     await eventually(() => runningId(w.name_('n')), 'a bottle added to the new directory is applied');
