@@ -225,3 +225,13 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, wh
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** The container's ID while it runs, else false (missing or stopped). */
+export async function runningId(name: string, engine: Docker = docker): Promise<string | false> {
+  try {
+    const i = await engine.getContainer(name).inspect();
+    return i.State.Running ? i.Id : false;
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Daemon, World, bottleYaml, docker, dockerExec, eventually } from '../helpers/harness.js';
+import { Daemon, World, bottleYaml, docker, dockerExec, eventually, runningId } from '../helpers/harness.js';
 
 const agentOnly = (name: string) => bottleYaml(name, 'agent:\n  image: bottled/busybox:local');
 const withSidecar = (name: string) =>
@@ -14,15 +14,6 @@ const withSidecar = (name: string) =>
     aliases: [egress]
 agent:
   image: bottled/busybox:local`);
-
-async function runningId(name: string): Promise<string | false> {
-  try {
-    const i = await docker.getContainer(name).inspect();
-    return i.State.Running ? i.Id : false;
-  } catch {
-    return false;
-  }
-}
 
 describe('watch mode heals from events', () => {
   const w = new World('watchholes');

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Daemon, World, bottleYaml, docker, dockerExec, eventually } from '../helpers/harness.js';
+import { Daemon, World, bottleYaml, docker, dockerExec, eventually, runningId as running } from '../helpers/harness.js';
 
 const bottle = (name: string, routes = 'r1', image = 'bottled/sidecar:local') =>
   bottleYaml(
@@ -22,15 +22,6 @@ agent:
   env: {ROUTES: "${routes}"}
 `,
   );
-
-async function running(name: string): Promise<string | false> {
-  try {
-    const i = await docker.getContainer(name).inspect();
-    return i.State.Running ? i.Id : false;
-  } catch {
-    return false;
-  }
-}
 
 async function status(w: World, name: string): Promise<Record<string, any> | undefined> {
   try {
