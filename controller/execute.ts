@@ -7,7 +7,7 @@ import { DockerError } from '../resources/docker-errors.js';
 import type { Secrets } from '../specs/secrets.js';
 import type { EventLog } from '../state/events.js';
 import { writeInPlace } from '../state/fsutil.js';
-import { emptyInventory, removeUnitState, writeInventory, type Inventory } from '../state/inventory.js';
+import { emptyInventory, removeUnitState, resourceKey, writeInventory, type Inventory } from '../state/inventory.js';
 import type { StatePaths } from '../state/paths.js';
 import { removeStatus } from '../state/status.js';
 import type { DesiredContainer, DesiredFile, DesiredMachine } from './desired.js';
@@ -130,7 +130,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
       if (a.network) {
         const n = a.network;
         // Inventory first: a crash after the create leaves a recorded, labelled network.
-        inv.resources[name] = { type: 'network', role: n.desired.role, specHash: n.hash };
+        inv.resources[resourceKey('network', name)] = { type: 'network', role: n.desired.role, specHash: n.hash };
         inv.subnets[name] = n.subnet;
         await save();
         if (a.kind === 'recreate') await docker.removeNetwork(name).catch(ignoreNotFound);
@@ -234,7 +234,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         delete inv.delivered[name];
         await fs.rm(ctx.paths.unitDir(inv.unit) + '/' + name, { recursive: true, force: true });
       }
-      delete inv.resources[name];
+      delete inv.resources[resourceKey(a.resource.type === 'network' ? 'network' : 'container', name)];
       await save();
       return 'done';
   }
@@ -242,7 +242,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
 
 function adopt(a: Action, inv: Inventory): void {
   const { type, role, specHash, owner, labelHash, applied } = a.adopt!;
-  inv.resources[a.resource.name] = {
+  inv.resources[resourceKey(type, a.resource.name)] = {
     type,
     role,
     specHash,

@@ -1,4 +1,4 @@
-import type { Inventory } from '../state/inventory.js';
+import { resourceKey, type Inventory } from '../state/inventory.js';
 import { L } from './labels.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 
@@ -50,7 +50,7 @@ export class Ownership {
     }
     const owner = labels[L.owner];
     if (owner === this.o.owner) return { kind: 'ours', unit };
-    const rec = this.o.inventories.get(unit)?.resources[r.name];
+    const rec = this.o.inventories.get(unit)?.resources[resourceKey(r.type, r.name)];
     if (rec && rec.type === r.type && rec.owner === owner) return { kind: 'ours', unit };
     if (this.o.adopt && this.o.declared(unit)) return { kind: 'adoptable', unit, owner };
     return { kind: 'foreign', unit, why: foreignOwner(labels, this.o.instance) };

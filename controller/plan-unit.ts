@@ -1,4 +1,4 @@
-import type { Inventory } from '../state/inventory.js';
+import { resourceKey, type Inventory } from '../state/inventory.js';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredUnit } from './desired.js';
 import { configHash, networkConfig } from './hash.js';
@@ -61,7 +61,7 @@ export function planUnit(
       continue;
     }
     const claim = index.claimOf(obs);
-    if (!inv?.resources[n.name] || claim.kind === 'adoptable') {
+    if (!inv?.resources[resourceKey('network', n.name)] || claim.kind === 'adoptable') {
       acts.add({ kind: 'adopt', resource: { type: 'network', name: n.name }, cause: adoptCause(claim), adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash], owner: claim.kind === 'adoptable' ? claim.owner : undefined } });
     }
     if (obs.labels[L.specHash] !== hash) {

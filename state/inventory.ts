@@ -39,6 +39,15 @@ export interface Inventory {
   updatedAt?: string;
 }
 
+/**
+ * Key of a resource in `resources`. Docker names networks and containers in separate spaces
+ * (a bottle's sidecar `egress` and its egress network are both `<prefix>-<bottle>-egress`), so
+ * networks are kept under `network/<name>` (a name never holds a '/').
+ */
+export function resourceKey(type: InventoryResource['type'], name: string): string {
+  return type === 'network' ? `network/${name}` : name;
+}
+
 export function emptyInventory(unit: string): Inventory {
   return { version: 1, unit, subnets: {}, resources: {}, delivered: {} };
 }
@@ -49,6 +58,17 @@ export async function readInventory(paths: StatePaths, unit: string): Promise<In
   inv.subnets ??= {};
   inv.resources ??= {};
   inv.delivered ??= {};
+  // Written before networks had a key of their own: move them (and, for a network whose record
+  // a same-named container overwrote, the subnet recorded for it is the proof that remains).
+  for (const [k, r] of Object.entries(inv.resources)) {
+    if (r.type === 'network' && !k.startsWith('network/')) {
+      delete inv.resources[k];
+      inv.resources[resourceKey('network', k)] = r;
+    }
+  }
+  for (const net of Object.keys(inv.subnets)) {
+    inv.resources[resourceKey('network', net)] ??= { type: 'network', role: 'network' };
+  }
   return inv;
 }
 

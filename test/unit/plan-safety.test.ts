@@ -161,3 +161,11 @@ test('a bottle whose shared sidecar name is taken by a foreign container is held
   assert.equal(unit(p, 'shared.cache').held?.reason, 'NameCollision');
   void OWNER;
 });
+
+test('a sidecar named like its egress network: both are recorded and in sync (they live in separate Docker name spaces)', () => {
+  const doc = bottle('r', { sidecars: [sidecar({ name: 'egress', egress: true })] });
+  const { snap, invs, fh } = converged([doc]);
+  assert.equal(unit(plan(input([doc], snap, invs, { fileHashes: fh })), 'r').state, 'in-sync');
+  assert.equal(invs.get('r')!.resources['bottle-r-egress']?.type, 'container');
+  assert.equal(invs.get('r')!.resources['network/bottle-r-egress']?.type, 'network');
+});
