@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import { AddressSpace } from './address-space.js';
 
 /**
  * Subnet allocation for bottle networks. Docker 20.10's default pools hold only ~31 bridge
@@ -53,16 +54,9 @@ export function validatePool(pool: string): string | undefined {
 
 /** First block of `/prefix` inside `pool` that overlaps nothing in `used`, or undefined when full. */
 export function allocate(pool: string, prefix: number, used: string[]): string | undefined {
-  const p = parse(pool);
-  if (!p || prefix < p[1]) return undefined;
-  const start = toInt(p[0]);
-  const size = 2 ** (32 - prefix);
-  const end = start + 2 ** (32 - p[1]);
-  for (let n = start; n + size <= end; n += size) {
-    const cand = `${fromInt(n)}/${prefix}`;
-    if (!used.some((u) => overlaps(u, cand))) return cand;
-  }
-  return undefined;
+  const space = new AddressSpace();
+  for (const u of used) space.add(u);
+  return space.firstFree(pool, prefix);
 }
 
 /** The n-th address of a subnet (1 = gateway, 2 = first sidecar in the smolvm topology). */
@@ -75,14 +69,18 @@ export function hostAddress(subnet: string, n: number): string {
  * (a common Docker default) and anything in use; the caller records the result so it never moves.
  */
 export function deriveSubnet(name: string, used: string[]): string | undefined {
+  const space = new AddressSpace();
+  for (const u of used) space.add(u);
+  return space.firstFreeOf(derivedCandidates(name));
+}
+
+/** The candidates of deriveSubnet, in the order they are tried. */
+export function* derivedCandidates(name: string): Generator<string> {
   const start = crypto.createHash('sha256').update(name).digest().readUInt16BE(0) % 254;
   for (let i = 0; i < 254; i++) {
     const x = ((start + i) % 254) + 1;
-    if (x === 17) continue;
-    const cand = `192.168.${x}.0/24`;
-    if (!used.some((u) => overlaps(u, cand))) return cand;
+    if (x !== 17) yield `192.168.${x}.0/24`;
   }
-  return undefined;
 }
 
 /**
