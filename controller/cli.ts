@@ -101,6 +101,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     const dir = path.resolve(f.dir);
     // Compared with links resolved: a state dir reached through a link into --dir is inside it too.
     if (isInside(realish(paths.root), realish(dir))) throw new UsageError(`--state-dir ${paths.root} is inside --dir ${dir}: bottled's own writes would look like spec changes`);
+    if (isInside(realish(dir), realish(paths.root))) throw new UsageError(`--dir ${dir} is inside --state-dir ${paths.root}: bottled writes there, and would read its own files as specs`);
     const source = new DirSource(dir, !!f.allowOutside);
     openSource = async () => source;
   }
@@ -132,9 +133,8 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
 function parseMaxDeletions(f: CommonFlags): number {
   if (f.maxDeletions === undefined) return 20; // watch mode lowers it to 3 (cmdReconcile)
   if (f.maxDeletions === 'unlimited') return Infinity;
-  const n = Number(f.maxDeletions);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--max-deletions ${f.maxDeletions}: a whole number >= 0, or 'unlimited'`);
-  return n;
+  if (!/^\d+$/.test(f.maxDeletions)) throw new UsageError(`--max-deletions ${f.maxDeletions}: a whole number >= 0, or 'unlimited'`);
+  return Number(f.maxDeletions);
 }
 
 function statePaths(f: CommonFlags): StatePaths {

@@ -243,7 +243,7 @@ export class Controller {
       for (const n of u.desired?.networks ?? []) add(n.name, u.unit);
       for (const c of u.desired?.containers ?? []) for (const n of c.externalNetworks) add(n, u.unit);
     }
-    for (const [unit, inv] of r.inventories) for (const [name, res] of Object.entries(inv.resources)) if (res.type === 'network') add(name, unit);
+    for (const [unit, inv] of r.inventories) for (const [key, res] of Object.entries(inv.resources)) if (res.type === 'network') add(key.replace(/^network\//, ''), unit);
     const planned = new Set(r.plan.units.map((u) => u.unit));
     for (const c of r.snapshot.containers) {
       const u = unitKey.fromLabels(c.labels);

@@ -184,14 +184,14 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
       await waitReady(a.waitFor ?? [], ctx);
       if (a.replaceStale) await docker.disconnect(a.endpoint!.network, name).catch(() => {});
       try {
-        await docker.connect(a.endpoint!.network, name, a.endpoint!);
+        await docker.connect(a.networkId ?? a.endpoint!.network, name, a.endpoint!);
       } catch (e) {
         if (!(e instanceof DockerError && e.kind === 'already-connected')) throw e;
       }
       return 'done';
     }
     case 'disconnect':
-      await docker.disconnect(a.networkName!, name);
+      await docker.disconnect(a.networkId ?? a.networkName!, name);
       await save(() => {
         const r = inv.resources[name];
         if (r) r.extraNetworks = (r.extraNetworks ?? []).filter((n) => n !== a.networkName);
@@ -226,7 +226,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
       return 'done';
     case 'remove':
       if (a.resource.type === 'network') {
-        await docker.removeNetwork(name).catch(ignoreNotFound);
+        await docker.removeNetwork(a.networkId ?? name).catch(ignoreNotFound);
         delete inv.subnets[name];
       } else {
         await docker.stop(name, ctx.stopTimeoutSec);

@@ -53,6 +53,8 @@ export function wholeNumber(flag: string, text: string, min: number, max: number
 
 export function ipv4(flag: string, text: string): string {
   if (!ipaddr.IPv4.isValidFourPartDecimal(text)) throw new UsageError(`${flag} ${text}: an IPv4 address, e.g. 127.0.0.1`);
+  const range = ipaddr.IPv4.parse(text).range();
+  if (range === 'multicast' || range === 'broadcast' || range === 'reserved') throw new UsageError(`${flag} ${text}: a ${range} address cannot be listened on`);
   return text;
 }
 

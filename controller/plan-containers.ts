@@ -90,7 +90,8 @@ export function planContainers(
         after: [...netIds, ...waitIds],
         waitFor,
       });
-      connects(acts, c, [...c.managedExtras, ...c.externalNetworks.map((n) => ({ network: n, aliases: [] }))], 'joins');
+      connects(acts, c, c.managedExtras, 'joins');
+      connects(acts, c, c.externalNetworks.map((n) => ({ network: n, aliases: [] })), 'joins', index);
       acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor });
       changing.add(c.name);
       replaced.add(c.name);
@@ -160,14 +161,14 @@ export function planContainers(
     planFiles(acts, c, inv, input, running, owner);
     const missingNets = [c.primary, ...c.managedExtras].filter((ep) => !o.networks[ep.network] || (squatters.has(c.name) && ep === c.primary));
     connects(acts, c, missingNets, 'not connected');
-    connects(acts, c, c.externalNetworks.filter((n) => !o.networks[n]).map((n) => ({ network: n, aliases: [] })), 'agent.networks adds');
+    connects(acts, c, c.externalNetworks.filter((n) => !o.networks[n]).map((n) => ({ network: n, aliases: [] })), 'agent.networks adds', index);
     // Invariant 8: a container's networks are exactly the declared ones. A shared sidecar's
     // endpoints on bottle networks are the bottles' business (they connect and disconnect it).
     const declared = new Set([c.primary.network, ...c.managedExtras.map((e) => e.network), ...c.externalNetworks]);
     for (const net of Object.keys(o.networks).sort()) {
       if (declared.has(net) || (d.kind === 'shared' && index.isOurNetwork(net))) continue;
       const was = rec?.extraNetworks?.includes(net);
-      acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: was ? `${net} no longer in agent.networks` : `${net} is not declared (connected by hand): a bottle reaches only what it declares`, networkName: net });
+      acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: was ? `${net} no longer in agent.networks` : `${net} is not declared (connected by hand): a bottle reaches only what it declares`, networkName: net, networkId: o.networks[net]!.networkId || undefined });
     }
     // Created before bottled set `always` with an explicit stop signal: a signal through the kill
     // API on Docker 20.10 marks such a container stopped, so a later crash or engine restart
@@ -197,13 +198,15 @@ function fileOwner(rec: Inventory['resources'][string] | undefined, image: { uid
   return undefined;
 }
 
-export function connects(acts: ActionList, c: DesiredContainer, eps: Endpoint[], why: string): void {
+/** `existing`: the networks exist already (agent.networks): connect by their observed ID. */
+export function connects(acts: ActionList, c: DesiredContainer, eps: Endpoint[], why: string, existing?: SnapshotIndex): void {
   for (const ep of eps) {
     acts.add({
       kind: 'connect',
       resource: { type: 'container', name: c.name },
       cause: `${why} ${ep.network}${ep.aliases.length ? ` as ${ep.aliases.join(', ')}` : ''}`,
       endpoint: ep,
+      networkId: existing?.networksByName.get(ep.network)?.[0]?.id,
     });
   }
 }

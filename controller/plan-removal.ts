@@ -30,7 +30,7 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
   for (const n of networks) {
     for (const c of index.containersOnNetwork.get(n.name) ?? []) {
       if (!containers.includes(c) && index.isOurShared(c)) {
-        ctrIds.push(acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `${unit} no longer declared`, networkName: n.name }).id);
+        ctrIds.push(acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `${unit} no longer declared`, networkName: n.name, networkId: n.id }).id);
       }
     }
   }
@@ -49,7 +49,7 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
   }
   const roleOrderN = (n: ObservedNetwork) => (n.labels[L.role] === 'network' ? 1 : 0);
   for (const n of [...networks].sort((a, b) => roleOrderN(a) - roleOrderN(b) || a.name.localeCompare(b.name))) {
-    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause, after: ctrIds });
+    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause, after: ctrIds, networkId: n.id });
   }
   return {
     unit,

@@ -45,6 +45,12 @@ export interface Action {
   replaceStale?: boolean;
   /** Disconnect: the network; remove of a container: its role, for ordering. */
   networkName?: string;
+  /**
+   * The network's ID when it already exists (connect to agent.networks, disconnect, remove).
+   * Docker looks a network up by full ID before by name, so a network *named* like another's
+   * ID would otherwise be mistaken for it: an agent would land on Docker's bridge.
+   */
+  networkId?: string;
   file?: DesiredFile;
   /** For signal / exec / restart: the files whose content this delivers (recorded on success). */
   delivers?: DesiredFile[];

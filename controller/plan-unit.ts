@@ -104,7 +104,7 @@ export function planUnit(
   if (blocked) return hold('NetworkInUse', `${blocked}; it is no longer needed but is not removed while it is attached`);
   const ctrActionIds = acts.list.filter((a) => a.resource.type !== 'network').map((a) => a.id);
   for (const n of stale) {
-    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds });
+    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds, networkId: n.id });
   }
 
   base.actions = acts.list;
@@ -157,11 +157,12 @@ function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: 
       const obs = index.networksByName.get(ext)?.[0];
       // Invariant 8: an agent never joins a network bottled manages (its own egress network, or
       // another bottle's), nor Docker's own networks (the validator refuses the names it can).
-      if (RESERVED_NETWORKS.has(ext) || obs?.labels[L.managedBy] === 'bottled') {
+      if (RESERVED_NETWORKS.has(ext) || obs?.labels[L.managedBy] === 'bottled' || index.networkIds.has(ext)) {
         const owner = obs?.labels[L.managedBy] === 'bottled' ? ` (bottled ${obs.labels[L.role] ?? 'network'} of ${obs.labels[L.kind] === 'shared' ? 'SharedSidecar' : 'bottle'} ${obs.labels[L.bottle] ?? '?'}, instance ${obs.labels[L.instance] ?? '?'})` : '';
         return stop('NetworkForbidden', `${where}agent.networks: ${ext} is a network ${owner ? `bottled manages${owner}` : 'of Docker itself'}: joining it would open the agent's seal (agent.networks is for networks of your own, see the README)`);
       }
       if (!obs) return stop('NetworkMissing', `${where}agent.networks: network ${ext} does not exist (bottled never creates it)`);
+      if ((index.networksByName.get(ext) ?? []).length > 1) return stop('NetworkAmbiguous', `${where}agent.networks: more than one network is named ${ext}: bottled connects to none of them`);
     }
   }
   return undefined;

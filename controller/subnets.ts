@@ -49,8 +49,21 @@ export function validatePool(pool: string): string | undefined {
   if ((ipaddr.IPv4.networkAddressFromCIDR(pool) as ipaddr.IPv4).toString() !== c[0].toString())
     return `--subnet-pool ${pool} has host bits set`;
   if (c[1] > 28) return `--subnet-pool ${pool} is too small (at most /28)`;
+  if (c[1] < 8) return `--subnet-pool ${pool} is too large (at least /8): it would shadow addresses the host routes elsewhere`;
+  // Addresses with a meaning of their own: a bridge there breaks the host, not just the bottle.
+  for (const [range, what] of SPECIAL_RANGES) {
+    if (overlaps(pool, range)) return `--subnet-pool ${pool} overlaps ${range} (${what}): use private addresses, e.g. ${DEFAULT_SUBNET_POOL}`;
+  }
   return undefined;
 }
+
+const SPECIAL_RANGES: [string, string][] = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved'],
+];
 
 /** First block of `/prefix` inside `pool` that overlaps nothing in `used`, or undefined when full. */
 export function allocate(pool: string, prefix: number, used: string[]): string | undefined {

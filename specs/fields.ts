@@ -65,9 +65,14 @@ export const dockerNetworkName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 export const DOCKER_NETWORKS = ['bridge', 'host', 'none', 'docker_gwbridge', 'ingress'] as const;
 
 /** An `agent.networks` entry: a network of the user's own (the loader also refuses bottled's). */
-export const agentNetworkName = dockerNetworkName.refine((n) => !(DOCKER_NETWORKS as readonly string[]).includes(n), {
-  error: (issue) => `${JSON.stringify(issue.input)} is one of Docker's own networks: an agent on it reaches past its sidecars (the host, other containers); agent.networks is for networks of your own`,
-});
+export const agentNetworkName = dockerNetworkName
+  .refine((n) => !(DOCKER_NETWORKS as readonly string[]).includes(n), {
+    error: (issue) => `${JSON.stringify(issue.input)} is one of Docker's own networks: an agent on it reaches past its sidecars (the host, other containers); agent.networks is for networks of your own`,
+    abort: true,
+  })
+  // Docker resolves a network reference as a full ID before a name (and again when a container
+  // starts): a network named like an ID is whichever network has that ID.
+  .refine((n) => !/^[0-9a-fA-F]{64}$/.test(n), { error: 'looks like a Docker network ID: Docker would take it for the network with that ID, not one of that name' });
 
 export const imageReference = z
   .string()

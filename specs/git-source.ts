@@ -2,7 +2,7 @@
 // the git binary (rev-parse, ls-tree, cat-file), never from a working tree, so an uncommitted
 // edit is never applied. The ref is resolved once, when the source is opened: one pass reads one
 // commit even if the ref moves meanwhile, and every document carries that commit as `revision`.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { isInsideRoot, MAX_SOURCE_BYTES, sizeText, type ReadOptions, type SpecSource } from './source.js';
@@ -27,6 +27,40 @@ interface TreeEntry {
 
 /** Links followed one after another before it counts as a loop. */
 const MAX_LINK_HOPS = 8;
+/** A spec tree with more links than this is refused (one pass must stay short). */
+const MAX_LINKS = 1000;
+
+/** Contents of blobs by oid, with one `git cat-file --batch`. */
+async function catBlobs(repo: string, oids: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const unique = [...new Set(oids)];
+  if (!unique.length) return out;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of LOCAL_ENV_VARS) delete env[name];
+  env.GIT_CEILING_DIRECTORIES = path.dirname(repo);
+  env.GIT_OPTIONAL_LOCKS = '0';
+  const buf = await new Promise<Buffer>((resolve, reject) => {
+    const p = spawn('git', ['-C', repo, 'cat-file', '--batch'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (d: Buffer) => chunks.push(d));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`git cat-file --batch exited ${code}`))));
+    p.stdin.end(unique.join('\n') + '\n');
+  });
+  let at = 0;
+  for (const oid of unique) {
+    const nl = buf.indexOf(10, at);
+    const header = buf.subarray(at, nl).toString('utf8').split(' ');
+    if (header[1] !== 'blob') {
+      at = nl + 1;
+      continue;
+    }
+    const size = Number(header[2]);
+    out.set(oid, buf.subarray(nl + 1, nl + 1 + size).toString('utf8'));
+    at = nl + 1 + size + 1;
+  }
+  return out;
+}
 
 /** Blobs can be `source:` files of any size; ls-tree of a large tree is long as well. */
 const MAX_OUTPUT = 1024 * 1024 * 1024;
@@ -235,19 +269,24 @@ export class GitSource implements SpecSource {
     const found = new Set<string>();
     this.unreadable = new Map();
     this.aliases = new Map();
+    const links: string[] = [];
     for (const [rel, entry] of tree) {
+      if (rel.split('/').some(isIgnoredName)) continue;
       if (entry.type === 'blob' && entry.mode !== '120000' && isSpecPath(rel)) found.add(rel);
+      else if (entry.mode === '120000') links.push(rel);
+      // A submodule where specs could be: what came from there is held, never pruned.
+      else if (entry.type === 'commit') this.unreadable.set(rel, `${rel} is a submodule in ${this.describe}: bottled reads no submodules`);
     }
+    if (links.length > MAX_LINKS) throw new Error(`git: ${this.describe} holds ${links.length} symbolic links, more than the ${MAX_LINKS} bottled follows`);
+    // Every link's target, read in one git process.
+    this.targets = await catBlobs(this.repo, links.map((rel) => tree.get(rel)!.oid));
     // Symbolic links are followed inside the subdir's tree (there is no checkout to follow them
     // in, and nothing outside the tree is read); one that dangles, loops or leaves it is listed
     // as unreadable, so what came from it is held, never pruned.
-    for (const [rel, entry] of tree) {
-      if (entry.mode !== '120000' || rel.split('/').some(isIgnoredName)) continue;
-      const name = rel.split('/').pop() ?? '';
-      const couldMatter = isSpecPath(rel) || path.posix.extname(name) === '';
+    for (const rel of links) {
       const target = await this.follow(rel, tree);
       if ('problem' in target) {
-        if (couldMatter) this.unreadable.set(rel, target.problem);
+        this.unreadable.set(rel, target.problem);
         continue;
       }
       if (target.file !== undefined) {
@@ -262,6 +301,12 @@ export class GitSource implements SpecSource {
         this.unreadable.set(rel, `${rel} is a symbolic link loop (to ${target.dir}, which contains it)`);
         continue;
       }
+      // Like a directory on disk, one in the tree is read once, under its own path (unless that
+      // path is one that is never read, such as a dot-directory).
+      if (target.dir !== undefined && !target.dir.split('/').some(isIgnoredName)) {
+        this.unreadable.set(rel, `${rel} leads to ${target.dir || 'the subdir itself'}, which is already read: a directory is read once (remove one of the two ways to it)`);
+        continue;
+      }
       for (const [inner, e] of tree) {
         if (!inner.startsWith(prefix) || e.type !== 'blob' || e.mode === '120000') continue;
         const virtual = `${rel}/${inner.slice(prefix.length)}`;
@@ -274,6 +319,8 @@ export class GitSource implements SpecSource {
   }
 
   private unreadable = new Map<string, string>();
+  /** Blob oid of each link -> the path it names. */
+  private targets = new Map<string, string>();
   /** Paths listed through a link -> the path of the blob in the tree. */
   private aliases = new Map<string, string>();
 
@@ -282,7 +329,7 @@ export class GitSource implements SpecSource {
     let at = rel;
     for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
       const entry = tree.get(at)!;
-      const text = (await this.limit(() => git(this.repo, ['cat-file', 'blob', entry.oid]))).toString('utf8');
+      const text = this.targets.get(entry.oid) ?? (await this.limit(() => git(this.repo, ['cat-file', 'blob', entry.oid]))).toString('utf8');
       const next = path.posix.normalize(path.posix.join(path.posix.dirname(at), text));
       if (path.posix.isAbsolute(text) || !isInsideRoot(next)) {
         return { problem: `${rel} is a symbolic link that leads outside ${this.describe} (to ${text}); links must stay inside it` };

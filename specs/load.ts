@@ -145,10 +145,9 @@ function markDuplicates(entries: Entry[]): void {
   for (const group of byKey.values()) {
     if (group.length < 2) continue;
     for (const entry of group) {
-      const others = group
-        .filter((other) => other !== entry)
-        .map((other) => `${other.file}:${place(other).line}:${place(other).col}`)
-        .join(', ');
+      const all = group.filter((other) => other !== entry).map((other) => `${other.file}:${place(other).line}:${place(other).col}`);
+      // A few places say it; thousands would only bury the message.
+      const others = all.length > 3 ? `${all.slice(0, 3).join(', ')} and ${all.length - 3} more` : all.join(', ');
       entry.diagnostics.push({
         file: entry.file,
         line: place(entry).line,

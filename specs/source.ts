@@ -9,6 +9,10 @@ export interface ReadOptions {
   maxBytes?: number;
 }
 
+/** Bounds of a listing: a tree of links must not make a pass endless. */
+const MAX_ENTRIES = 20_000;
+const MAX_DEPTH = 32;
+
 /** `source:` files are container files, not parsed: larger, still bounded. */
 export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
 
@@ -108,9 +112,21 @@ export class DirSource implements SpecSource {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []; // no directory: an empty source
       throw error;
     }
+    this.visited = new Map([[realRoot, '.']]);
+    this.entries = 0;
+    this.links = [];
     await this.walk('', realRoot, realRoot, new Set([realRoot]), found);
+    // Links after every real directory: a directory is read under its own path, and a link to
+    // it is the second way there.
+    for (let l; (l = this.links.shift()); ) await this.followLink(l.rel, l.full, l.name, realRoot, l.ancestors, found);
     return [...found, ...this.unreadable.keys()].sort();
   }
+
+  private links: { rel: string; full: string; name: string; ancestors: Set<string> }[] = [];
+
+  /** Real directories already walked, with the path they were first read as. */
+  private visited = new Map<string, string>();
+  private entries = 0;
 
   /**
    * Recursive walk. Symbolic links are followed, to files and to directories, when they stay
@@ -118,15 +134,18 @@ export class DirSource implements SpecSource {
    * outside is listed as unreadable, so the bottles it held are held, never pruned.
    */
   private async walk(relDir: string, realDir: string, realRoot: string, ancestors: Set<string>, found: string[]): Promise<void> {
+    if (ancestors.size > MAX_DEPTH) throw new Error(`${this.describe}: more than ${MAX_DEPTH} directories deep at ${relDir}`);
     const entries = await fs.readdir(realDir, { withFileTypes: true });
     for (const entry of entries) {
       if (isIgnoredName(entry.name)) continue;
+      // Bounded: a tree of links can make a listing without end (or exponential).
+      if (++this.entries > MAX_ENTRIES) throw new Error(`${this.describe}: more than ${MAX_ENTRIES} entries to look at; nothing is changed until it holds fewer`);
       const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
       const full = path.join(realDir, entry.name);
       if (entry.isSymbolicLink()) {
-        await this.followLink(rel, full, entry.name, realRoot, ancestors, found);
+        this.links.push({ rel, full, name: entry.name, ancestors });
       } else if (entry.isDirectory()) {
-        await this.walk(rel, full, realRoot, new Set([...ancestors, full]), found);
+        await this.enter(rel, full, realRoot, ancestors, found);
       } else if (isSpecFileName(entry.name)) {
         if (entry.isFile()) found.push(rel);
         else this.unreadable.set(rel, `${rel} is not a regular file: refusing to read it`);
@@ -140,8 +159,7 @@ export class DirSource implements SpecSource {
     try {
       target = await fs.realpath(full);
     } catch (error) {
-      // A spec file, or maybe a directory of them: its bottles must not look undeclared.
-      if (!specName && path.extname(name) !== '') return;
+      // Whatever it was (a spec file, a directory of them, `team.d`), what came from it is held.
       const code = (error as NodeJS.ErrnoException).code;
       const to = await fs.readlink(full).catch(() => '?');
       this.unreadable.set(rel, code === 'ELOOP' ? `${rel} is a symbolic link loop` : `${rel} is a symbolic link to ${to}, which does not exist`);
@@ -160,12 +178,23 @@ export class DirSource implements SpecSource {
         this.unreadable.set(rel, `${rel} is a symbolic link loop (to ${target}, which contains it)`);
         return;
       }
-      await this.walk(rel, target, realRoot, new Set([...ancestors, target]), found);
+      await this.enter(rel, target, realRoot, ancestors, found);
     } else if (st?.isFile()) {
       found.push(rel);
     } else {
       this.unreadable.set(rel, `${rel} leads to something that is not a regular file: refusing to read it`);
     }
+  }
+
+  /** Each real directory is read once: a second way to it (a link) would only repeat its documents. */
+  private async enter(rel: string, real: string, realRoot: string, ancestors: Set<string>, found: string[]): Promise<void> {
+    const first = this.visited.get(real);
+    if (first !== undefined) {
+      this.unreadable.set(rel, `${rel} leads to ${first === '.' ? 'the bottles directory itself' : first}, which is already read: a directory is read once (remove one of the two ways to it)`);
+      return;
+    }
+    this.visited.set(real, rel);
+    await this.walk(rel, real, realRoot, new Set([...ancestors, real]), found);
   }
 
   async read(rel: string, opts: ReadOptions = {}): Promise<Buffer> {

@@ -111,7 +111,9 @@ export async function acquireLock(paths: StatePaths, opts: { op: string; timeout
 type HolderState = 'alive' | 'stopped' | 'dead';
 
 async function holderState(paths: StatePaths, owner: LockOwner | undefined): Promise<HolderState> {
-  if (owner && owner.host === os.hostname()) {
+  // An owner file without a start time comes from an older bottled: it cannot be checked like
+  // this, and that bottled refreshed the lock every second, so its refresh tells.
+  if (owner && owner.host === os.hostname() && owner.startTime !== undefined) {
     if (owner.pid === process.pid) return 'alive'; // our own lock (a second acquire in one process)
     if (owner.bootId && owner.bootId !== bootId()) return 'dead';
     if (!alive(owner.pid)) return 'dead';

@@ -199,6 +199,26 @@ describe('an agent left unsealed', () => {
       await w.cleanup();
     }
   });
+
+  test('F8: a network named like the ID of another network is refused (Docker would take it for that network)', async () => {
+    const w = await new World('netid').setup();
+    try {
+      await w.write('a.yaml', simple('a'));
+      assert.equal((await w.reconcile()).code, 0);
+      const aNet = (await docker.getNetwork(w.name_('a', 'net')).inspect()).Id;
+      await w.write('b.yaml', simple('b', '', `  networks: ["${aNet}"]\n`));
+      const v = await w.run(['validate']);
+      assert.equal(v.code, 1);
+      assert.match(v.stdout, /b\.yaml:\d+:\d+: spec\.agent\.networks\[0\]: looks like a Docker network ID/);
+      const r = await w.reconcile();
+      assert.equal(r.code, 2);
+      assert.ok(!(await w.containers()).some((c) => c.Names[0] === `/${w.name_('b')}`), 'b is not applied');
+      const aNets = (await docker.getNetwork(w.name_('a', 'net')).inspect()).Containers ?? {};
+      assert.equal(Object.keys(aNets).length, 2, "only a's own containers on a's network");
+    } finally {
+      await w.cleanup();
+    }
+  });
 });
 
 describe('staying up', () => {

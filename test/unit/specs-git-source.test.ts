@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -297,17 +298,23 @@ test('GIT_DIR and GIT_WORK_TREE of the environment (as in a git hook) do not red
   });
 });
 
-test('links inside the subdir are followed: to a file and to a directory; a dangling one is unreadable', async () => {
+test('links inside the subdir are followed: to a file, to a directory read nowhere else; a dangling one, a second way to a directory and a submodule are unreadable', async () => {
   await withRepo(async (repo) => {
-    await commit(repo, { 'bottles.d/ext/g.yaml': 'g', 'bottles.d/team/a.yaml': 'a' });
+    await commit(repo, { 'bottles.d/ext/g.yaml': 'g', 'bottles.d/team/a.yaml': 'a', 'bottles.d/.store/s.yaml': 's' });
     await fs.symlink('ext/g.yaml', path.join(repo, 'bottles.d', 'gamma.yaml'));
     await fs.symlink('team', path.join(repo, 'bottles.d', 'crew'));
-    await fs.symlink('gone.yaml', path.join(repo, 'bottles.d', 'dangling.yaml'));
+    await fs.symlink('.store', path.join(repo, 'bottles.d', 'store.d'));
+    await fs.symlink('gone', path.join(repo, 'bottles.d', 'dangling.d'));
     await commit(repo, {});
+    const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args]);
+    git('update-index', '--add', '--cacheinfo', `160000,${git('rev-parse', 'HEAD').toString().trim()},bottles.d/sub`);
+    git('commit', '-q', '-m', 'submodule');
     const source = await GitSource.open({ repo });
-    assert.deepEqual(await source.list(), ['crew/a.yaml', 'dangling.yaml', 'ext/g.yaml', 'gamma.yaml', 'team/a.yaml']);
+    assert.deepEqual(await source.list(), ['crew', 'dangling.d', 'ext/g.yaml', 'gamma.yaml', 'store.d/s.yaml', 'sub', 'team/a.yaml']);
     assert.equal((await source.read('gamma.yaml')).toString(), 'g');
-    assert.equal((await source.read('crew/a.yaml')).toString(), 'a');
-    await assert.rejects(source.read('dangling.yaml'), /does not exist/);
+    assert.equal((await source.read('store.d/s.yaml')).toString(), 's');
+    await assert.rejects(source.read('crew'), /already read/);
+    await assert.rejects(source.read('dangling.d'), /does not exist/);
+    await assert.rejects(source.read('sub'), /is a submodule/);
   });
 });

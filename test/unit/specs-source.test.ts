@@ -45,14 +45,18 @@ test('DirSource lists links that leave the root, dangle or loop as unreadable (t
   });
 });
 
-test('DirSource follows links to files and directories inside the root', async () => {
+test('DirSource follows links to files and directories inside the root; a second way to a directory is refused, not read twice', async () => {
   await withTree({ 'real/team/a.yaml': '', 'real/ext/g.yaml': 'g' }, async (dir) => {
     const root = path.join(dir, 'real');
     await fs.symlink('ext/g.yaml', path.join(root, 'gamma.yaml'));
     await fs.symlink('team', path.join(root, 'crew'));
     const source = new DirSource(root);
-    assert.deepEqual(await source.list(), ['crew/a.yaml', 'ext/g.yaml', 'gamma.yaml', 'team/a.yaml']);
+    assert.deepEqual(await source.list(), ['crew', 'ext/g.yaml', 'gamma.yaml', 'team/a.yaml']);
     assert.equal((await source.read('gamma.yaml')).toString(), 'g');
+    await assert.rejects(source.read('crew'), /crew leads to team, which is already read/);
+    await fs.rm(path.join(root, 'team'), { recursive: true });
+    await fs.symlink('ext', path.join(root, 'team'));
+    assert.deepEqual(await source.list(), ['crew', 'ext/g.yaml', 'gamma.yaml', 'team'], 'links to a directory read under its own name');
   });
 });
 
