@@ -133,8 +133,8 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         inv.resources[resourceKey('network', name)] = { type: 'network', role: n.desired.role, specHash: n.hash };
         inv.subnets[name] = n.subnet;
         await save();
-        if (a.kind === 'recreate') await docker.removeNetwork(name).catch(ignoreNotFound);
-        await docker.createNetwork({
+        if (a.kind === 'recreate') await docker.removeNetwork(a.networkId ?? name).catch(ignoreNotFound);
+        const netId = await docker.createNetwork({
           name,
           subnet: n.subnet,
           gateway: n.gateway,
@@ -143,6 +143,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
           options: n.desired.options,
           labels: { ...n.desired.labels, [L.specHash]: n.hash },
         });
+        await save(() => (inv.resources[resourceKey('network', name)]!.id = netId));
         return 'done';
       }
       const c = a.container!.desired;
@@ -163,6 +164,7 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         await docker.removeContainer(name);
       }
       const id = await docker.createContainer(name, createBody(c, config!, hash, a.container!.stopSignal, ctx));
+      await save(() => (inv.resources[name]!.id = id));
       if (a.fileOwner && 'user' in a.fileOwner) {
         // The image runs as a named user: its ids are in its own /etc/passwd, readable from the
         // created (not yet started) container. Files are chowned before it starts.
@@ -241,11 +243,12 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
 }
 
 function adopt(a: Action, inv: Inventory): void {
-  const { type, role, specHash, owner, labelHash, applied } = a.adopt!;
+  const { type, role, specHash, owner, labelHash, applied, id } = a.adopt!;
   inv.resources[resourceKey(type, a.resource.name)] = {
     type,
     role,
     specHash,
+    ...(id !== undefined && { id }),
     ...(owner !== undefined && { owner }),
     ...(labelHash !== undefined && { labelHash }),
     ...(applied !== undefined && { applied }),

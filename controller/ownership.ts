@@ -20,6 +20,8 @@ export type Claim =
 export interface ClaimedResource {
   type: 'network' | 'container' | 'machine';
   name: string;
+  /** Docker's ID (networks, containers). */
+  id?: string;
   labels: Record<string, string>;
   /** Containers: the image they were created from (its labels may have been copied onto them). */
   imageId?: string;
@@ -33,6 +35,8 @@ export interface OwnershipOptions {
   imageLabels: Map<string, Record<string, string>>;
   /** `--adopt`: take over declared units' resources that another state directory created. */
   adopt: boolean;
+  /** Owner ids whose state directory still exists on this host: never adopted from. */
+  liveOwners?: Set<string>;
   declared: (unit: UnitKey) => boolean;
 }
 
@@ -49,10 +53,19 @@ export class Ownership {
       return { kind: 'foreign', unit, why: `its bottled labels were copied from its image ${shortId(r.imageId ?? '')} (a container made from a committed bottle is not a bottle)` };
     }
     const owner = labels[L.owner];
-    if (owner === this.o.owner) return { kind: 'ours', unit };
     const rec = this.o.inventories.get(unit)?.resources[resourceKey(r.type, r.name)];
-    if (rec && rec.type === r.type && rec.owner === owner) return { kind: 'ours', unit };
-    if (this.o.adopt && this.o.declared(unit)) return { kind: 'adoptable', unit, owner };
+    // The record is the proof: its owner label as recorded, and the resource's ID once known.
+    const recorded = !!rec && rec.type === r.type && (rec.id === undefined || r.id === undefined || rec.id === r.id);
+    if (recorded && (owner === this.o.owner || rec!.owner === owner)) return { kind: 'ours', unit };
+    if (this.o.adopt && this.o.declared(unit)) {
+      if (owner && this.o.liveOwners?.has(owner)) {
+        return { kind: 'foreign', unit, why: `it belongs to the bottled state directory ${labels[L.ownerDir] ?? '?'}, which still exists: --adopt takes over only what a lost state directory left (reconcile from that one, or remove it first)` };
+      }
+      return { kind: 'adoptable', unit, owner };
+    }
+    if (owner === this.o.owner) {
+      return { kind: 'foreign', unit, why: rec ? 'it carries this state directory\'s labels but is not the resource it created (another ID): made by hand?' : 'it carries this state directory\'s labels but its inventory has no record of it; run with --adopt to take it over' };
+    }
     return { kind: 'foreign', unit, why: foreignOwner(labels, this.o.instance) };
   }
 

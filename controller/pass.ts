@@ -19,8 +19,10 @@ import { normalizeImageRef } from '../resources/image-ref.js';
 import { DockerError } from '../resources/docker-errors.js';
 import type { ObservedContainer } from '../resources/docker.js';
 import { numericUser } from './image-user.js';
+import { L } from './labels.js';
+import { StatePaths } from '../state/paths.js';
 import { readAllInventories, type Inventory } from '../state/inventory.js';
-import type { StatePaths } from '../state/paths.js';
+
 import type { DesiredUnit } from './desired.js';
 import { executeUnit, type ExecContext, type UnitResult } from './execute.js';
 import { plan, type Observed, type PlanOptions } from './plan.js';
@@ -134,10 +136,28 @@ export async function observeAndPlan(
     observedSecrets,
     images: images.records,
     secretDigest: (v) => secrets.digest(v),
-    opts: { ...o, owner: owner.id, hostSubnets: hostSubnets() },
+    opts: { ...o, owner: owner.id, hostSubnets: hostSubnets(), liveOwners: o.adopt ? await liveOwners(snapshot, o.instance, owner.id) : undefined },
     include: opts.include,
   });
   return { load, snapshot, inventories, desired, plan: p, secrets, owner, images };
+}
+
+/**
+ * Other owners of this instance whose state directory still exists here (its owner.json names
+ * that id): `--adopt` is for what a lost state directory left, never a live one's bottles.
+ */
+async function liveOwners(snapshot: Observed, instance: string, self: string): Promise<Set<string>> {
+  const dirs = new Map<string, string>();
+  for (const r of [...snapshot.networks, ...snapshot.containers]) {
+    const owner = r.labels[L.owner];
+    const dir = r.labels[L.ownerDir];
+    if (r.labels[L.instance] === instance && owner && owner !== self && dir) dirs.set(owner, dir);
+  }
+  const live = new Set<string>();
+  await Promise.all([...dirs].map(async ([owner, dir]) => {
+    if ((await ownerIdentity(new StatePaths(dir), false)).id === owner) live.add(owner);
+  }));
+  return live;
 }
 
 /** Patch the listed state of containers that the event stream says changed since. */

@@ -128,6 +128,7 @@ export function planContainers(
           applied: sameNow || provenWithoutKey ? config : undefined,
           delivered: onDisk,
           owner: claim.kind === 'adoptable' ? claim.owner : undefined,
+          id: o.id,
         },
       });
       if (provenWithoutKey) observedHash = hash;

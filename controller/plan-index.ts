@@ -36,12 +36,12 @@ export class SnapshotIndex {
     for (const n of snapshot.networks) {
       push(this.networksByName, n.name, n);
       this.networkIds.add(n.id);
-      this.record({ type: 'network', name: n.name, labels: n.labels }, n, 'networks');
+      this.record({ type: 'network', name: n.name, id: n.id, labels: n.labels }, n, 'networks');
     }
     for (const c of snapshot.containers) {
       this.containersByName.set(c.name, c);
       for (const net of Object.keys(c.networks)) push(this.containersOnNetwork, net, c);
-      this.record({ type: 'container', name: c.name, labels: c.labels, imageId: c.imageId }, c, 'containers');
+      this.record({ type: 'container', name: c.name, id: c.id, labels: c.labels, imageId: c.imageId }, c, 'containers');
     }
     for (const m of snapshot.machines ?? []) {
       this.machinesByName.set(m.name, m);

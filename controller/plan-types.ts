@@ -73,6 +73,8 @@ export interface Action {
     delivered?: Record<string, string>;
     /** The resource's owner label when it is taken over from another state directory (`--adopt`). */
     owner?: string;
+    /** Docker's ID of what is adopted. */
+    id?: string;
     /** Proven equal to `specHash` though its label says this (a new secret HMAC key). */
     labelHash?: string;
     applied?: Record<string, unknown>;

@@ -62,7 +62,7 @@ export function planUnit(
     }
     const claim = index.claimOf(obs);
     if (!inv?.resources[resourceKey('network', n.name)] || claim.kind === 'adoptable') {
-      acts.add({ kind: 'adopt', resource: { type: 'network', name: n.name }, cause: adoptCause(claim), adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash], owner: claim.kind === 'adoptable' ? claim.owner : undefined } });
+      acts.add({ kind: 'adopt', resource: { type: 'network', name: n.name }, cause: adoptCause(claim), adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash], owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: obs.id } });
     }
     if (obs.labels[L.specHash] !== hash) {
       const why = obs.subnets[0] !== s.subnet ? `subnet ${obs.subnets.join(',')} -> ${s.subnet}` : 'network settings changed';
@@ -77,7 +77,7 @@ export function planUnit(
         if (index.mine(d.unit, c)) acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
         else if (index.isOurShared(c)) acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `leaves ${n.name}, which is recreated`, networkName: n.name });
       }
-      netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload }).id);
+      netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload, networkId: obs.id }).id);
     }
   }
 

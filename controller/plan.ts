@@ -20,6 +20,8 @@ export interface PlanOptions {
   owner: string;
   /** `--adopt`: take over declared bottles' resources that another state directory created. */
   adopt?: boolean;
+  /** Owner ids whose state directory still exists: `--adopt` never takes from those. */
+  liveOwners?: Set<string>;
   subnetPool: string;
   publishHost: string;
   allowEmpty: boolean;
@@ -77,6 +79,7 @@ export function plan(input: PlanInput): Plan {
     inventories,
     imageLabels: snapshot.imageLabels ?? new Map(),
     adopt: !!opts.adopt,
+    liveOwners: opts.liveOwners,
     declared: (u) => desired.has(u),
   });
 

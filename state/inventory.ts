@@ -23,6 +23,11 @@ export interface InventoryResource {
   labelHash?: string;
   /** Set once a container from before bottled kept restart policies across signals was updated in place. */
   restartPolicy?: 'always';
+  /**
+   * Docker's ID of the network or container, recorded once it exists. Labels can be copied onto
+   * anything by anyone; an ID cannot: a resource whose ID is not this one is not ours.
+   */
+  id?: string;
   /** uid:gid its image's user resolved to, for files that inherit the container's user. */
   fileOwner?: { uid: number; gid: number };
 }

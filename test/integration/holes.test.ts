@@ -66,6 +66,10 @@ describe('data loss', () => {
       const collide = await b.reconcile([], env);
       assert.equal(collide.code, 1);
       assert.match(JSON.stringify(await statusOf(b, 'alpha')), /another bottled state directory \(.*\) with the same --instance .*--adopt/);
+      // --adopt is for a lost state directory, not one that still exists.
+      const grab = await b.reconcile(['--adopt'], env);
+      assert.equal(grab.code, 1);
+      assert.match(JSON.stringify(await statusOf(b, 'alpha')), /which still exists: --adopt takes over only what a lost state directory left/);
       await b.rm('alpha.yaml');
       assert.equal((await b.reconcile(['--max-deletions', 'unlimited'], env)).code, 0);
       assert.equal((await ids(a))[a.name_('alpha')], alpha[a.name_('alpha')]);

@@ -122,7 +122,7 @@ test('F14: adopted after the state directory (and its HMAC key) was lost, a cont
   const withSecret = bottle('s', { agent: { image: 'agent:1', env: {}, secretEnv: { TOKEN: 'SET' }, files: [], networks: [], init: true } });
   const { snap, fh } = converged([withSecret]);
   // A new key: the same secret now digests differently, so the spec-hash label no longer matches.
-  const newKey = { secretDigest: (v: string) => (v === 'SET' ? 'hmac:new' : undefined) };
+  const newKey = { secretDigest: (v: string) => (v === 'SET' ? 'hmac:new' : undefined), opts: { ...input([], snap).opts, adopt: true } };
   const lost = new Map<string, Inventory>();
   const same = plan(input([withSecret], snap, lost, { ...newKey, fileHashes: fh, observedSecrets: new Map([['bottle-s', { TOKEN: 'hmac:new' }]]) }));
   const u = unit(same, 's');
@@ -168,4 +168,25 @@ test('a sidecar named like its egress network: both are recorded and in sync (th
   assert.equal(unit(plan(input([doc], snap, invs, { fileHashes: fh })), 'r').state, 'in-sync');
   assert.equal(invs.get('r')!.resources['bottle-r-egress']?.type, 'container');
   assert.equal(invs.get('r')!.resources['network/bottle-r-egress']?.type, 'network');
+});
+
+test('labels copied by hand (docker inspect) onto a new container or network prove nothing: the inventory records names and IDs', () => {
+  const { snap, invs, fh } = converged([bottle('x')]);
+  const agent = snap.containers.find((c) => c.name === 'bottle-x')!;
+  const egress = snap.networks.find((n) => n.name === 'bottle-x-egress')!;
+  // A look-alike container with every label of the agent, under a new name.
+  snap.containers.push({ ...agent, id: 'handmade', name: 'bottle-x-mycopy', networks: {}, labels: { ...agent.labels, [L.createId]: 'other' } });
+  // And the agent itself replaced by a copy (same name, another ID).
+  const copy = { ...agent, id: 'impostor' };
+  snap.containers = snap.containers.map((c) => (c.name === 'bottle-x' ? copy : c));
+  const p = plan(input([bottle('x')], snap, invs, { fileHashes: fh }));
+  const u = unit(p, 'x');
+  assert.equal(u.held?.reason, 'NameCollision', 'the impostor under the agent\'s name is not ours');
+  assert.match(u.held!.message, /not the resource it created \(another ID\)/);
+  assert.ok(!p.units.some((x) => x.actions.some((a) => a.resource.name === 'bottle-x-mycopy')), 'the look-alike is never removed');
+  // A network with the labels of the egress network, under a name the bottle does not use.
+  snap.containers = snap.containers.map((c) => (c.id === 'impostor' ? agent : c));
+  snap.networks.push({ ...egress, id: 'handnet', name: 'bottle-x-other' });
+  const p2 = plan(input([bottle('x')], snap, invs, { fileHashes: fh }));
+  assert.equal(unit(p2, 'x').state, 'in-sync', lines(unit(p2, 'x')).join('; '));
 });

@@ -151,7 +151,10 @@ test('labelled resources missing from the inventory are adopted, not recreated, 
   const fh = new Map<string, string | undefined>();
   apply(plan(input([withFile], snap, invs)), snap, invs, fh);
   const lost = new Map<string, Inventory>(); // the state dir was wiped; the files are back on disk
-  const p = plan(input([withFile], snap, lost, { fileHashes: fh }));
+  // Taking over is explicit (--adopt): the inventory is the proof of ownership, and it is gone.
+  const adopt = { opts: { ...input([], snap).opts, adopt: true } };
+  assert.equal(unit(plan(input([withFile], snap, lost, { fileHashes: fh })), 'a').held?.reason, 'NameCollision', 'not without --adopt');
+  const p = plan(input([withFile], snap, lost, { fileHashes: fh, ...adopt }));
   const u = unit(p, 'a');
   assert.ok(u.actions.length > 0);
   assert.ok(u.actions.every((a) => a.kind === 'adopt'), lines(u).join('; '));
