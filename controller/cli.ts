@@ -178,7 +178,7 @@ async function cmdPlan(f: CommonFlags): Promise<number> {
   }
   // The same verdict reconcile --once would reach on this input: a held failure or an invalid
   // file is an error (1) before pending changes (2).
-  if (obs.plan.units.some((u) => u.held?.failure) || obs.load.diagnostics.length) return EXIT.error;
+  if (obs.plan.units.some((u) => u.held?.failure || u.alerts?.length) || obs.load.diagnostics.length) return EXIT.error;
   return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
 }
 
@@ -187,6 +187,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   const paths = statePaths(f);
   const o = passOptions(f, paths);
   if (!f.once && f.maxDeletions === undefined) o.maxDeletions = 3;
+  if (f.publishHost === '0.0.0.0') log.warn('--publish-host 0.0.0.0: sidecar ports are published on every address of this host, reachable from its networks');
   if (!f.once && f.adopt && !f.dryRun) throw new UsageError('--adopt is a deliberate one-time takeover: run it with reconcile --once (or plan), not in watch mode');
   // Reach the engine before touching the state dir: an unreachable engine changes nothing.
   const docker = await connectDocker(f);

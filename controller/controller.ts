@@ -9,6 +9,7 @@ import { sha256 } from '../state/fsutil.js';
 import { readStatus, writeStatus } from '../state/status.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
 import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } from './pass.js';
+import { DELETION_WINDOW_MS } from './plan.js';
 import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
@@ -25,6 +26,7 @@ export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
   if (r.ok && r.requeue) return { kind: 'requeue' };
   if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
   if (r.reason === 'Aborted') return { kind: 'aborted' };
+  if (r.reason && STALLED_REASONS.has(r.reason)) return { kind: 'stalled', reason: r.reason, message: r.error ?? r.reason };
   if (r.reason === 'DockerUnreachable') return { kind: 'engine-down' };
   return { kind: 'failed', reason: r.reason ?? 'Failed', error: r.error ?? 'failed' };
 }
@@ -296,6 +298,7 @@ export class Controller {
     this.resync();
   }
   private paused = false;
+  private readonly removedAt: number[] = [];
   private halt = new AbortController();
 
   private async pass(include: (unit: string) => boolean, units?: Map<string, number>): Promise<PassResult> {
@@ -312,8 +315,12 @@ export class Controller {
       for (const n of this.reinspect.get(u) ?? []) reinspect.add(n);
       this.reinspect.delete(u);
     }
+    // Watch mode: removals add up over a window, so deleting files one at a time meets the guard too.
+    const now = Date.now();
+    while (this.removedAt.length && this.removedAt[0]! < now - DELETION_WINDOW_MS) this.removedAt.shift();
+    const passOptions = this.o.once ? this.o.pass : { ...this.o.pass, recentDeletions: this.removedAt.length };
     try {
-      const r = await runPass(this.o.pass, this.docker, this.log, {
+      const r = await runPass(passOptions, this.docker, this.log, {
         include,
         reinspect,
         limit: this.limit,
@@ -328,6 +335,9 @@ export class Controller {
       this.totals.passMs += ms;
       this.totals.executed += r.results.reduce((n, x) => n + x.executed, 0);
       this.o.metrics?.observePass(r, ms / 1000);
+      r.plan.units.forEach((u, i) => {
+        if (u.state === 'removed' && r.results[i]?.ok) this.removedAt.push(Date.now());
+      });
       this.learnNetworks(r);
       return r;
     } finally {

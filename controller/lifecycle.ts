@@ -98,6 +98,9 @@ export function lifecycleMachine(deps: LifecycleDeps) {
       // A collision can clear without a spec change (someone removes the other container):
       // the periodic resync may retry it; an invalid spec waits for its file.
       resyncRetries: ({ context }) => context.stalledReason !== 'InvalidSpec',
+      // Held by someone else's container on the bottle's network: its leaving is a network
+      // event of the bottle (a collision is not: its events are the other resource's).
+      driftRetries: ({ context }) => context.stalledReason === 'ForeignEndpoint' || context.stalledReason === 'NetworkInUse',
     },
     delays: {
       backoff: ({ context }) => backoffDelay(context.attempt, base, max),
@@ -166,6 +169,8 @@ export function lifecycleMachine(deps: LifecycleDeps) {
           DELETED: 'deleting',
           SPEC_CHANGED: { target: 'reconciling', actions: 'resetAttempts' },
           RESYNC: { guard: 'resyncRetries', target: 'reconciling' },
+          // What holds it may have moved (the foreign container left, the other one was removed).
+          DRIFT: { guard: 'driftRetries', target: 'reconciling' },
         },
       },
       suspended: {

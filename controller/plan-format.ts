@@ -52,13 +52,14 @@ export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean })
   const c = colors(opts.color);
   const lines: string[] = [];
   for (const u of p.units) {
-    if (u.state === 'in-sync' && !opts.verbose) continue;
+    if (u.state === 'in-sync' && !opts.verbose && !u.alerts?.length) continue;
     lines.push(header(u));
     if (u.state === 'held') {
       const msg = u.held!.reason === 'InvalidSpec' ? 'invalid spec, running resources left as they are' : `${u.held!.reason}: ${u.held!.message}`;
       lines.push(`  ${c.chg('!')} held: ${msg}`);
     }
-    if (u.state === 'in-sync') lines.push(c.dim('  = in sync'));
+    for (const a of u.alerts ?? []) lines.push(`  ${c.del('!')} alert: ${a}`);
+    if (u.state === 'in-sync' && !u.alerts?.length) lines.push(c.dim('  = in sync'));
     for (const a of u.actions) {
       if (a.implicit) continue;
       const sym = SYMBOL[a.kind];
@@ -120,6 +121,7 @@ export function planJson(p: Plan): unknown {
       revision: u.revision ?? null,
       state: u.state,
       ...(u.held ? { held: u.held } : {}),
+      ...(u.alerts ? { alerts: u.alerts } : {}),
       actions: u.actions.map((a) => ({
         id: a.id,
         kind: a.kind,

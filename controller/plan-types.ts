@@ -110,6 +110,12 @@ export interface UnitPlan {
   desired?: DesiredUnit;
   /** Hash over the unit's resource hashes (observed spec hash in status). */
   specHash?: string;
+  /**
+   * What is wrong and not bottled's to change: a container of someone else's on one of the
+   * bottle's sealed networks (it can answer to a sidecar's alias). The actions still run; the
+   * unit is not Ready until it is gone.
+   */
+  alerts?: string[];
 }
 
 export interface Plan {
@@ -129,7 +135,9 @@ export const STALLED_REASONS: ReadonlySet<string> = new Set([
   'ArtifactMissing',
   'DeletionGuard',
   'NetworkForbidden',
+  'NetworkInUse',
+  'ForeignEndpoint',
 ]);
 
 /** Deliberate holds: nothing failed, nothing to retry. */
-export const QUIET_HOLDS: ReadonlySet<string> = new Set(['Suspended', 'EmptySource']);
+export const QUIET_HOLDS: ReadonlySet<string> = new Set(['Suspended', 'EmptySource', 'SourceEmptied']);

@@ -107,6 +107,15 @@ export function planUnit(
     acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds, networkId: n.id });
   }
 
+  // Invariant 8 from the other side: nobody else's container sits on the bottle's networks.
+  const alerts: string[] = [];
+  for (const n of d.networks) {
+    if (recreateAll) break;
+    const foreign = (index.containersOnNetwork.get(n.name) ?? []).filter((c) => index.claimOf(c).kind === 'foreign');
+    if (foreign.length) alerts.push(`network ${n.name} has ${foreign.length === 1 ? 'a container' : 'containers'} attached that ${foreign.length === 1 ? 'is' : 'are'} not part of the bottle (${foreign.map((c) => c.name).sort().join(', ')}): it can reach the agent and answer to its sidecars' names; bottled does not touch it`);
+  }
+  if (alerts.length) base.alerts = alerts;
+
   base.actions = acts.list;
   base.state = acts.list.length ? 'changes' : 'in-sync';
   base.specHash = sha256(unitHashes.join(','));

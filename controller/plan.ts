@@ -27,6 +27,8 @@ export interface PlanOptions {
   allowEmpty: boolean;
   /** A pass that would remove more units than this removes none (Infinity: no limit). */
   maxDeletions?: number;
+  /** Watch mode: units removed in the recent window, which count against maxDeletions too. */
+  recentDeletions?: number;
   /** Subnets of the host's own interfaces: never allocated to a bottle network. */
   hostSubnets: string[];
 }
@@ -113,6 +115,9 @@ export function plan(input: PlanInput): Plan {
       const src = inv?.source?.file;
       if (pruneGuard) {
         units.push(heldUnit(unit, inv, { reason: 'EmptySource', message: pruneGuard, failure: false }));
+      } else if (src && load.emptyFiles?.has(src)) {
+        // Truncated and not written yet (a generator writing it, an editor saving): not a removal.
+        units.push(heldUnit(unit, inv, { reason: 'SourceEmptied', message: `${src}, which declared it, holds no documents now: taken for a file being written; delete the file to remove what it declared`, failure: false }));
       } else if (load.brokenFiles.size > 0 && (!src || isBrokenSource(load, src))) {
         units.push(heldUnit(unit, inv, {
           reason: 'InvalidSpec',
@@ -132,16 +137,22 @@ export function plan(input: PlanInput): Plan {
   // Every kind of unit counts: a shared sidecar's removal disconnects every bottle that uses it.
   const removals = units.filter((u) => u.state === 'removed');
   const max = opts.maxDeletions ?? Infinity;
-  if (removals.length > max) {
+  const recent = opts.recentDeletions ?? 0;
+  if (removals.length && removals.length + recent > max) {
     const some = removals.slice(0, 8).map((u) => (u.kind === 'shared' ? `SharedSidecar ${u.name}` : u.name)).join(', ') + (removals.length > 8 ? ', …' : '');
     const what = countKinds(removals);
-    pruneGuard = `this pass would remove ${what} (${some}), more than --max-deletions ${max}: nothing is removed`;
+    const before = recent ? ` after ${recent} removed in the last ${DELETION_WINDOW_TEXT}` : '';
+    pruneGuard = `this pass would remove ${what} (${some})${before}, more than --max-deletions ${max}: nothing is removed`;
     for (const [i, u] of units.entries()) {
       if (u.state === 'removed') units[i] = heldUnit(u.unit, inventories.get(u.unit), { reason: 'DeletionGuard', message: pruneGuard, failure: true });
     }
   }
   return { units, pruneGuard };
 }
+
+/** Watch mode counts removals over this long against --max-deletions (one `rm` at a time adds up). */
+export const DELETION_WINDOW_MS = 10 * 60_000;
+const DELETION_WINDOW_TEXT = '10 minutes';
 
 function countKinds(units: UnitPlan[]): string {
   const bottles = units.filter((u) => u.kind === 'bottle').length;

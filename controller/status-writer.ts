@@ -60,6 +60,10 @@ export async function writeUnitStatus(
     conditions.push({ type: 'Ready', status: h.reason === 'Suspended' ? 'Unknown' : 'False', reason: h.reason, message: h.message });
     conditions.push({ type: 'Reconciling', status: 'False', reason: h.reason, message: stalled ? 'waiting for its input to change' : h.message });
     conditions.push({ type: 'Stalled', status: stalled ? 'True' : 'False', reason: h.reason, message: h.message });
+  } else if (!r.ok && r.reason && STALLED_REASONS.has(r.reason)) {
+    conditions.push({ type: 'Ready', status: 'False', reason: r.reason, message: r.error ?? r.reason });
+    conditions.push({ type: 'Reconciling', status: 'False', reason: r.reason, message: 'waiting for what is in the way to change' });
+    conditions.push({ type: 'Stalled', status: 'True', reason: r.reason, message: r.error ?? r.reason });
   } else if (!r.ok) {
     conditions.push({ type: 'Ready', status: 'False', reason: r.reason ?? 'Failed', message: r.error ?? 'failed' });
     conditions.push({ type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry', message: r.error ?? 'failed' });

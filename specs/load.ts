@@ -66,6 +66,7 @@ export async function loadSpecs(source: SpecSource, opts: LoadOptions = {}): Pro
     describe: source.describe,
     ...(source.revision !== undefined && { revision: source.revision }),
   };
+  result.emptyFiles = new Set(outcomes.filter((o) => o.entries.length === 0 && o.brokenBecause.length === 0).map((o) => o.file));
   const brokenBecause = new Map<string, Diagnostic[]>();
   for (const outcome of outcomes) {
     if (outcome.brokenBecause.length === 0) continue;

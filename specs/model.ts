@@ -119,6 +119,11 @@ export interface LoadResult {
   held: Map<string, Diagnostic[]>; // key `Bottle/<name>` or `SharedSidecar/<name>`
   /** Files that could not be read or parsed at all: anything that came from them is held. */
   brokenFiles: Set<string>;
+  /**
+   * Spec files that exist but hold no document at all (empty, or only comments): a file being
+   * written (`generate > x.yaml`) looks like this for a moment, so what it declared is held.
+   */
+  emptyFiles?: Set<string>;
   /** How many spec files were found (0 means an empty source: nothing is pruned without --allow-empty). */
   fileCount: number;
   revision?: string;

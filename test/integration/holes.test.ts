@@ -225,6 +225,32 @@ describe('an agent left unsealed', () => {
   });
 });
 
+describe('a seal broken from outside', () => {
+  test('a foreign container attached to a bottle network (answering to a sidecar alias) makes the bottle not Ready, and is left alone', async () => {
+    const w = await new World('intruder').setup();
+    const intruder = `${w.prefix}-intruder`;
+    try {
+      await w.write('a.yaml', simple('a'));
+      assert.equal((await w.reconcile()).code, 0);
+      const c = await docker.createContainer({ name: intruder, Image: 'bottled/busybox:local' } as never);
+      await c.start();
+      await docker.getNetwork(w.name_('a', 'net')).connect({ Container: intruder, EndpointConfig: { Aliases: ['egress'] } });
+      const plan = await w.run(['plan']);
+      assert.equal(plan.code, 1, plan.stdout);
+      assert.match(plan.stdout, new RegExp(`! alert: network ${w.name_('a', 'net')} has a container attached that is not part of the bottle \\(${intruder}\\)`));
+      const r = await w.reconcile();
+      assert.equal(r.code, 1);
+      assert.equal(ready(await statusOf(w, 'a')).reason, 'ForeignEndpoint');
+      assert.equal((await docker.getContainer(intruder).inspect()).State.Running, true, 'not touched');
+      await docker.getNetwork(w.name_('a', 'net')).disconnect({ Container: intruder });
+      assert.equal((await w.reconcile()).code, 0);
+      assert.equal(ready(await statusOf(w, 'a')).status, 'True');
+    } finally {
+      await w.cleanup({ containers: [intruder] });
+    }
+  });
+});
+
 describe('staying up', () => {
   test('F5: through an engine that is not local (the kill API), a signalled sidecar is still restarted after a crash', async () => {
     const w = await new World('sigapi').setup();

@@ -81,6 +81,30 @@ describe('watch mode heals from events', () => {
   });
 });
 
+describe('deletion guard over time', () => {
+  test('watch mode counts removals over a window: deleting files one at a time meets --max-deletions too', async () => {
+    const w = await new World('delwindow').setup();
+    let d: Daemon | undefined;
+    try {
+      for (const n of ['p', 'q', 'r', 'keep']) await w.write(`${n}.yaml`, agentOnly(n));
+      d = await new Daemon(w, ['--resync', '1h', '--max-deletions', '2']).start();
+      for (const n of ['p', 'q', 'r']) await eventually(() => runningId(w.name_(n)), `${n} up`);
+      for (const n of ['p', 'q']) {
+        await w.rm(`${n}.yaml`);
+        await eventually(async () => !(await runningId(w.name_(n))), `${n} removed`);
+      }
+      await w.rm('r.yaml');
+      await d.waitLog((l) => l.bottle === 'r' && l.state === 'stalled', 30_000);
+      assert.ok(await runningId(w.name_('r')), 'the third removal in a row is held');
+      const st = JSON.parse(await fs.readFile(path.join(w.stateDir, 'status', 'r.json'), 'utf8'));
+      assert.match(JSON.stringify(st), /after 2 removed in the last 10 minutes, more than --max-deletions 2/);
+    } finally {
+      await d?.stop('SIGKILL');
+      await w.cleanup();
+    }
+  });
+});
+
 describe('the lock', () => {
   test('F9: a stopped daemon keeps its lock; after SIGCONT it goes on; a lock taken away pauses it, never crashes it', async () => {
     const w = await new World('lockstop').setup();

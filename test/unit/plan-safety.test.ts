@@ -190,3 +190,21 @@ test('labels copied by hand (docker inspect) onto a new container or network pro
   const p2 = plan(input([bottle('x')], snap, invs, { fileHashes: fh }));
   assert.equal(unit(p2, 'x').state, 'in-sync', lines(unit(p2, 'x')).join('; '));
 });
+
+test('a spec file truncated for a moment (being written) holds what it declared instead of removing it', () => {
+  const { snap, invs } = converged([bottle('x'), bottle('y')]);
+  const p = plan(input([bottle('y')], snap, invs, { load: loadOf([bottle('y')], { fileCount: 2, emptyFiles: new Set(['x.yaml']) }) }));
+  assert.equal(unit(p, 'x').held?.reason, 'SourceEmptied');
+  const gone = plan(input([bottle('y')], snap, invs, { load: loadOf([bottle('y')], { fileCount: 1 }) }));
+  assert.equal(unit(gone, 'x').state, 'removed', 'a deleted file removes its bottle as before');
+});
+
+test('someone else\'s container on a bottle network is an alert (not Ready); bottled does not touch it', () => {
+  const { snap, invs, fh } = converged([bottle('x')]);
+  const net = snap.networks.find((n) => n.name === 'bottle-x-net')!;
+  snap.containers.push({ id: 'i', name: 'intruder', image: 'x', imageId: 'x', labels: {}, state: 'running', status: 'Up', networks: { 'bottle-x-net': { networkId: net.id, ip: '10.0.0.99' } }, ports: [] });
+  const u = unit(plan(input([bottle('x')], snap, invs, { fileHashes: fh })), 'x');
+  assert.equal(u.state, 'in-sync');
+  assert.match(u.alerts?.[0] ?? '', /network bottle-x-net has a container attached that is not part of the bottle \(intruder\)/);
+  assert.ok(!u.actions.some((a) => a.resource.name === 'intruder'));
+});
