@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+const FOUR_PART = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
 /** An IPv4 CIDR as integers: [start, end) with end exclusive. */
 export interface Range {
@@ -10,12 +10,15 @@ export interface Range {
 export function rangeOf(cidr: string): Range | undefined {
   const slash = cidr.indexOf('/');
   if (slash < 0) return undefined;
-  const addr = cidr.slice(0, slash);
-  const bits = Number(cidr.slice(slash + 1));
-  // ipaddr.js tries IPv6 first and throws on the way; a four-part decimal check is all IPv4 needs.
-  if (!ipaddr.IPv4.isValidFourPartDecimal(addr) || !Number.isInteger(bits) || bits < 0 || bits > 32) return undefined;
+  const m = FOUR_PART.exec(cidr.slice(0, slash));
+  const bitsText = cidr.slice(slash + 1);
+  const bits = Number(bitsText);
+  // Parsed by hand: ipaddr.js tries IPv6 first and throws on the way, at every call.
+  if (!m || !/^\d{1,2}$/.test(bitsText) || bits > 32) return undefined;
+  const octets = m.slice(1).map(Number);
+  if (octets.some((o) => o > 255)) return undefined;
   const size = 2 ** (32 - bits);
-  const n = addr.split('.').reduce((v, o) => v * 256 + Number(o), 0);
+  const n = octets.reduce((v, o) => v * 256 + o, 0);
   const start = n - (n % size); // match() compares the first `bits` bits: the block it lies in
   return { start, end: start + size };
 }

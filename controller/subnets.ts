@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
-import ipaddr from 'ipaddr.js';
-import { AddressSpace } from './address-space.js';
+import { AddressSpace, rangeOf } from './address-space.js';
 
 /**
  * Subnet allocation for bottle networks. Docker 20.10's default pools hold only ~31 bridge
@@ -10,46 +9,34 @@ import { AddressSpace } from './address-space.js';
 
 export const DEFAULT_SUBNET_POOL = '10.231.0.0/16';
 
-type Cidr = [ipaddr.IPv4, number];
-
-function parse(cidr: string): Cidr | undefined {
-  try {
-    const [addr, bits] = ipaddr.parseCIDR(cidr);
-    return addr.kind() === 'ipv4' ? [addr as ipaddr.IPv4, bits] : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
+/** Whether two CIDRs share an address (each is the block its address lies in). */
 export function overlaps(a: string, b: string): boolean {
-  const x = parse(a);
-  const y = parse(b);
-  if (!x || !y) return false;
-  const bits = Math.min(x[1], y[1]);
-  return x[0].match(y[0], bits);
+  const x = rangeOf(a);
+  const y = rangeOf(b);
+  return !!x && !!y && x.start < y.end && y.start < x.end;
 }
 
-function toInt(a: ipaddr.IPv4): number {
-  return a.octets.reduce((n, o) => n * 256 + o, 0);
+function prefixOf(cidr: string): number {
+  return Number(cidr.slice(cidr.indexOf('/') + 1));
 }
 
 function fromInt(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
 export function gatewayOf(subnet: string): string {
-  const c = parse(subnet);
-  if (!c) throw new Error(`not an IPv4 CIDR: ${subnet}`);
-  return fromInt(toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4) + 1);
+  const r = rangeOf(subnet);
+  if (!r) throw new Error(`not an IPv4 CIDR: ${subnet}`);
+  return fromInt(r.start + 1);
 }
 
 export function validatePool(pool: string): string | undefined {
-  const c = parse(pool);
-  if (!c) return `--subnet-pool ${pool} is not an IPv4 CIDR`;
-  if ((ipaddr.IPv4.networkAddressFromCIDR(pool) as ipaddr.IPv4).toString() !== c[0].toString())
-    return `--subnet-pool ${pool} has host bits set`;
-  if (c[1] > 28) return `--subnet-pool ${pool} is too small (at most /28)`;
-  if (c[1] < 8) return `--subnet-pool ${pool} is too large (at least /8): it would shadow addresses the host routes elsewhere`;
+  const r = rangeOf(pool);
+  if (!r) return `--subnet-pool ${pool} is not an IPv4 CIDR`;
+  const bits = prefixOf(pool);
+  if (fromInt(r.start) !== pool.slice(0, pool.indexOf('/'))) return `--subnet-pool ${pool} has host bits set`;
+  if (bits > 28) return `--subnet-pool ${pool} is too small (at most /28)`;
+  if (bits < 8) return `--subnet-pool ${pool} is too large (at least /8): it would shadow addresses the host routes elsewhere`;
   // Addresses with a meaning of their own: a bridge there breaks the host, not just the bottle.
   for (const [range, what] of SPECIAL_RANGES) {
     if (overlaps(pool, range)) return `--subnet-pool ${pool} overlaps ${range} (${what}): use private addresses, e.g. ${DEFAULT_SUBNET_POOL}`;
@@ -74,7 +61,7 @@ export function allocate(pool: string, prefix: number, used: string[]): string |
 
 /** The n-th address of a subnet (1 = gateway, 2 = first sidecar in the smolvm topology). */
 export function hostAddress(subnet: string, n: number): string {
-  return fromInt(toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4) + n);
+  return fromInt(rangeOf(subnet)!.start + n);
 }
 
 /**
@@ -103,12 +90,12 @@ export function* derivedCandidates(name: string): Generator<string> {
  * a sidecar's pinned address and the sidecar then fails with "Address already in use".
  */
 export function dynamicRange(subnet: string, pinned: string[]): string | undefined {
-  const c = parse(subnet);
-  if (!c || !pinned.length || c[1] >= 30) return undefined;
-  const base = toInt(ipaddr.IPv4.networkAddressFromCIDR(subnet) as ipaddr.IPv4);
-  const half = 2 ** (32 - c[1] - 1);
-  for (const start of [base + half, base]) {
-    const range = `${fromInt(start)}/${c[1] + 1}`;
+  const r = rangeOf(subnet);
+  const bits = prefixOf(subnet);
+  if (!r || !pinned.length || bits >= 30) return undefined;
+  const half = 2 ** (32 - bits - 1);
+  for (const start of [r.start + half, r.start]) {
+    const range = `${fromInt(start)}/${bits + 1}`;
     if (!pinned.some((ip) => overlaps(`${ip}/32`, range))) return range;
   }
   return undefined;
