@@ -81,6 +81,16 @@ async function timed<T>(steps: Map<string, number[]>, key: string, fn: () => Pro
 export async function floor(ctx: BaselineCtx, concurrency = 4): Promise<BaselineResult> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bottled-bench-floor-'));
   try {
+    return await floorCold(ctx, dir, concurrency);
+  } finally {
+    await cleanupBaseline(ctx.runLabel);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The floor's cold converge into `dir` (bind-mount sources), leaving everything in place. */
+export async function floorCold(ctx: BaselineCtx, dir: string, concurrency = 4): Promise<BaselineResult> {
+  {
     const bottles = await prepare(ctx, dir);
     const d = new Docker({ socketPath: ctx.proxy.socketPath, version: 'v1.41' } as Docker.DockerOptions);
     const labels = { [LABEL]: ctx.runLabel };
@@ -119,7 +129,8 @@ export async function floor(ctx: BaselineCtx, concurrency = 4): Promise<Baseline
               Image: 'bottled/sidecar:local',
               Env: [`WATCH_FILE=${SIGNAL_FILE}`],
               Labels: labels,
-              HostConfig: { RestartPolicy: { Name: 'unless-stopped' }, Binds: [`${b.file}:${SIGNAL_FILE}:ro`] },
+              StopSignal: 'SIGTERM',
+              HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, Binds: [`${b.file}:${SIGNAL_FILE}:ro`] },
               NetworkingConfig: { EndpointsConfig: { [b.net]: { Aliases: ALIASES } } },
             }),
           );
@@ -131,7 +142,8 @@ export async function floor(ctx: BaselineCtx, concurrency = 4): Promise<Baseline
               Image: 'bottled/busybox:local',
               Env: [],
               Labels: labels,
-              HostConfig: { RestartPolicy: { Name: 'unless-stopped' }, Binds: [] },
+              StopSignal: 'SIGTERM',
+              HostConfig: { Init: true, RestartPolicy: { Name: 'always' }, Binds: [] },
               NetworkingConfig: { EndpointsConfig: { [b.net]: { Aliases: [] } } },
             }),
           );
@@ -141,10 +153,30 @@ export async function floor(ctx: BaselineCtx, concurrency = 4): Promise<Baseline
     );
     const wallMs = performance.now() - t0;
     return { wallMs, calls: ctx.proxy.requests.length, steps };
-  } finally {
-    await cleanupBaseline(ctx.runLabel);
-    await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The floor's teardown: per bottle, remove (force) the agent and the sidecar, then its two
+ * networks, bottles `concurrency` at a time: 4 calls a bottle, the minimum for the topology.
+ */
+export async function floorTeardown(ctx: BaselineCtx, concurrency = 4): Promise<BaselineResult> {
+  const d = new Docker({ socketPath: ctx.proxy.socketPath, version: 'v1.41' } as Docker.DockerOptions);
+  const limit = pLimit(concurrency);
+  const steps = new Map<string, number[]>();
+  ctx.proxy.reset();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: ctx.n }, (_, i) => `${ctx.prefix}-b${i}`).map((b) =>
+      limit(async () => {
+        await timed(steps, 'remove agent', () => d.getContainer(b).remove({ force: true }));
+        await timed(steps, 'remove sidecar', () => d.getContainer(`${b}-${SIDECAR}`).remove({ force: true }));
+        await timed(steps, 'remove bottle net', () => d.getNetwork(`${b}-net`).remove());
+        await timed(steps, 'remove egress net', () => d.getNetwork(`${b}-egress`).remove());
+      }),
+    ),
+  );
+  return { wallMs: performance.now() - t0, calls: ctx.proxy.requests.length, steps };
 }
 
 /**

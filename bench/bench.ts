@@ -27,18 +27,31 @@ import { loadSpecs } from '../specs/load.js';
 import { DirSource } from '../specs/source.js';
 import { mb, ms, ratio, table } from './table.js';
 
-const USAGE = 'usage: bench.ts [--quick] [--json] [--watch]\n  --quick  N=10 only (targets checked at 10 bottles instead of 60)\n  --json   machine-readable output on stdout\n  --watch  watch mode only: file-drop-to-running latency, idle daemon with 20 bottles\n';
+const USAGE =
+  'usage: bench.ts [--quick] [--json] [--watch] [--scale [--sizes 10,50,100,200] [--concurrency N]] [--concurrency-sweep [--sizes 50,200] [--levels 2,4,8,16]]\n' +
+  '  --quick   N=10 only (targets checked at 10 bottles instead of 60)\n  --json    machine-readable output on stdout\n' +
+  '  --watch   watch mode only: file-drop-to-running latency, idle daemon with 20 bottles\n' +
+  '  --scale   cold/no-op/change/teardown at each size, beside the raw-API floor of the same run\n' +
+  '  --concurrency-sweep  bottled cold converge and teardown at each --concurrency level\n';
 const argv = process.argv.slice(2);
-for (const a of argv) {
+const VALUED = new Set(['--sizes', '--concurrency', '--levels']);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]!;
   if (a === '--help' || a === '-h') {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  if (a !== '--quick' && a !== '--json' && a !== '--watch') {
+  if (VALUED.has(a)) {
+    i++;
+    continue;
+  }
+  if (!['--quick', '--json', '--watch', '--scale', '--concurrency-sweep'].includes(a)) {
     process.stderr.write(`bench: unknown option ${a}\n${USAGE}`);
     process.exit(64);
   }
 }
+const valueOf = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+const listOf = (flag: string, dflt: number[]) => valueOf(flag)?.split(',').map(Number).filter((n) => n > 0) ?? dflt;
 const QUICK = argv.includes('--quick');
 const JSON_OUT = argv.includes('--json');
 const NOOP_REPEAT = 5;
@@ -426,8 +439,21 @@ function report(r: { engine: string; load: string; rows: Row[]; fl: BaselineResu
   process.stdout.write(out.join('\n'));
 }
 
+async function scaleMain(sweep: boolean): Promise<void> {
+  await preflight();
+  const proxy = await new DockerSocketProxy().start();
+  cleanups.push(() => proxy.stop());
+  const { scaleBench, concurrencySweep } = await import('./scale.js');
+  const out = sweep
+    ? await concurrencySweep(proxy, listOf('--sizes', [50, 200]), listOf('--levels', [2, 4, 8, 16]), cleanups)
+    : await scaleBench(proxy, listOf('--sizes', [10, 50, 100, 200]), Number(valueOf('--concurrency') ?? 4), cleanups);
+  await cleanupAll();
+  process.stdout.write(out + '\n');
+}
+
 try {
   if (argv.includes('--watch')) process.stdout.write((await (await import('./watch.js')).watchBench()) + '\n');
+  else if (argv.includes('--scale') || argv.includes('--concurrency-sweep')) await scaleMain(argv.includes('--concurrency-sweep'));
   else await main();
 } catch (e) {
   if (interrupted) await new Promise(() => {}); // the signal handler cleans up and exits

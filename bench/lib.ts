@@ -149,19 +149,21 @@ export function summarize(ms: Measure[]): Measure {
  * A /16 inside 10.216.0.0/13 that no existing Docker network overlaps (the test suites use
  * 10.200.0.0/13), carved into /20s: one per world and baseline.
  */
-export async function pickPools(count: number): Promise<string[]> {
+export async function pickPools(count: number, prefix = 20): Promise<string[]> {
   const used = (await docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s));
   const start = Math.floor(Math.random() * 8);
   for (let k = 0; k < 8; k++) {
     const second = 216 + ((start + k) % 8);
     const block = `10.${second}.0.0/16`;
     if (used.some((u) => overlaps(u, block))) continue;
-    return Array.from({ length: count }, (_, i) => `10.${second}.${i * 16}.0/20`);
+    const step = 2 ** (24 - prefix); // third octets per pool
+    if (count * step > 256) throw new Error(`${count} pools of /${prefix} do not fit a /16`);
+    return Array.from({ length: count }, (_, i) => `10.${second}.${i * step}.0/${prefix}`);
   }
   throw new Error('no free /16 in 10.216.0.0/13 for the bench');
 }
 
-/** The i-th /28 of a /20 pool (and its gateway). */
+/** The i-th /28 of a pool (and its gateway). */
 export function nthSubnet28(pool: string, i: number): { subnet: string; gateway: string } {
   const [addr] = pool.split('/');
   const o = addr!.split('.').map(Number);

@@ -14,6 +14,7 @@ import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
 import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
 import { durations, ipv4, realish, UsageError, wholeNumber } from './flags.js';
 import { makeLogger } from './log.js';
+import { PassProgress, TtyLine } from './progress.js';
 import { observeAndPlan, type PassOptions } from './pass.js';
 import { Controller } from './controller.js';
 import type { Logger } from 'pino';
@@ -183,7 +184,9 @@ async function cmdPlan(f: CommonFlags): Promise<number> {
 }
 
 async function cmdReconcile(f: CommonFlags): Promise<number> {
-  const log = makeLogger(f.logLevel);
+  // --once on a terminal: a live progress line, with the log scrolling above it.
+  const tty = f.once && process.stderr.isTTY && process.env.LOG_PRETTY !== '1' && !f.dryRun ? new TtyLine() : undefined;
+  const log = makeLogger(f.logLevel, tty);
   const paths = statePaths(f);
   const o = passOptions(f, paths);
   if (!f.once && f.maxDeletions === undefined) o.maxDeletions = 3;
@@ -202,7 +205,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
   const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
   try {
-    if (f.once) return await reconcileOnce(f, o, docker, log, lock);
+    if (f.once) return await reconcileOnce(f, o, docker, log, lock, tty);
     // Watch-mode modules (chokidar, prom-client, the event stream) load only when watching.
     const { watch } = await import('./watch.js');
     return await watch(f, o, docker, log, { lock, reacquire: () => acquireLock(paths, { op, timeoutMs: 0 }) });
@@ -211,7 +214,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   }
 }
 
-async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger, lock: HeldLock): Promise<number> {
+async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDriver, log: Logger, lock: HeldLock, tty?: TtyLine): Promise<number> {
   const killAfter = Number(process.env.BOTTLED_TEST_KILL_AFTER_STEPS ?? 0);
   let steps = 0;
   const controller = new Controller(
@@ -220,6 +223,8 @@ async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDrive
       once: { retries: wholeNumber('--retries', f.retries, 0, 100) },
       // Test hook (crash-safety tests): die hard after the Nth completed step.
       afterStep: killAfter > 0 ? () => { if (++steps >= killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined,
+      // On a terminal a line redrawn as it goes; elsewhere a log line every 5 s of a long pass.
+      progress: (total) => new PassProgress(total, { tty, log }),
     },
     docker,
     log,

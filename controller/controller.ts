@@ -14,6 +14,7 @@ import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
 import { unitKey } from './unit-key.js';
+import type { PassProgress } from './progress.js';
 
 
 export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
@@ -52,6 +53,8 @@ export interface ControllerOptions {
   backoffMaxMs?: number;
   afterStep?: (unit: string) => void;
   metrics?: Metrics;
+  /** Progress of a pass with this many units to change (undefined: not shown). */
+  progress?: (total: number) => PassProgress | undefined;
 }
 
 type Actor = ActorRefFrom<LifecycleMachine>;
@@ -323,6 +326,7 @@ export class Controller {
       const r = await runPass(passOptions, this.docker, this.log, {
         include,
         reinspect,
+        progress: this.o.progress,
         limit: this.limit,
         signalFor: (u) => {
           const own = aborts.get(u)?.signal;

@@ -36,6 +36,8 @@ export interface ExecContext {
   waitTimeoutMs: number;
   stopTimeoutSec: number;
   signal?: AbortSignal;
+  /** Called before every step (progress). */
+  onStep?: (unit: string, action: Action) => void;
   /** Called after every completed step (tests use it to kill the process between steps). */
   afterStep?: (unit: string, action: Action) => Promise<void> | void;
   /** This state directory (its id is on every resource, set by the renderer). */
@@ -77,6 +79,7 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
   for (const a of up.actions) {
     if (ctx.signal?.aborted) return { unit: up.unit, ok: false, executed, error: 'aborted', reason: 'Aborted' };
     const what = `${a.kind} ${a.resource.type} ${a.resource.name}`;
+    ctx.onStep?.(up.unit, a);
     try {
       const did = await step(a, inv, ctx, async (change) => {
         change?.();
@@ -164,7 +167,6 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         await docker.removeContainer(name);
       }
       const id = await docker.createContainer(name, createBody(c, config!, hash, a.container!.stopSignal, ctx));
-      await save(() => (inv.resources[name]!.id = id));
       if (a.fileOwner && 'user' in a.fileOwner) {
         // The image runs as a named user: its ids are in its own /etc/passwd, readable from the
         // created (not yet started) container. Files are chowned before it starts.
@@ -178,8 +180,12 @@ async function step(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Pr
         if (img) ctx.images.set(imageId, { ...img, uid: ids.uid, gid: ids.gid });
         await save(() => (inv.resources[name]!.fileOwner = ids));
       }
-      // A fresh container reads the current content at start: everything is delivered.
-      await save(() => (inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]))));
+      // A fresh container reads the current content at start: everything is delivered. Its ID is
+      // recorded with it (a crash before this leaves a record without an ID: its labels prove it).
+      await save(() => {
+        inv.resources[name]!.id = id;
+        inv.delivered[name] = Object.fromEntries(c.files.map((f) => [f.path, f.hash]));
+      });
       return 'done';
     }
     case 'connect': {

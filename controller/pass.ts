@@ -19,6 +19,7 @@ import { normalizeImageRef } from '../resources/image-ref.js';
 import { DockerError } from '../resources/docker-errors.js';
 import type { ObservedContainer } from '../resources/docker.js';
 import { numericUser } from './image-user.js';
+import type { PassProgress } from './progress.js';
 import { L } from './labels.js';
 import { StatePaths } from '../state/paths.js';
 import { readAllInventories, type Inventory } from '../state/inventory.js';
@@ -62,6 +63,8 @@ export interface PassHooks {
    * emits `die` before it updates the state it lists), so they are inspected.
    */
   reinspect?: Set<string>;
+  /** Progress of the pass, given how many units have work (undefined: none shown). */
+  progress?: (total: number) => PassProgress | undefined;
 }
 
 export interface Observation {
@@ -251,21 +254,35 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     images: obs.images,
   };
   const limit = hooks.limit ?? pLimit(o.concurrency);
+  const work = obs.plan.units.filter((u) => u.state !== 'held' && u.actions.length > 0);
+  const progress = work.length ? hooks.progress?.(work.length) : undefined;
+  if (progress) ctx.onStep = (unit, a) => progress.step(unit, `${a.kind} ${a.resource.name}`);
+  progress?.start();
   const run = (u: UnitPlan) =>
     limit(async (): Promise<UnitResult> => {
-      if (u.state === 'held') {
-        return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
-      }
-      // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
-      const r = !u.actions.length && !u.removeUnit ? { unit: u.unit, ok: true, executed: 0 } : await executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
-      if (r.ok && u.alerts?.length) return { ...r, ok: false, reason: 'ForeignEndpoint', error: u.alerts.join('; ') };
+      if (progress && u.state !== 'held' && u.actions.length) progress.unitStarted(u.unit);
+      const r = await runUnit(u);
+      if (progress && u.state !== 'held' && u.actions.length) progress.unitDone(u.unit, r.ok);
       return r;
     });
+  const runUnit = async (u: UnitPlan): Promise<UnitResult> => {
+    if (u.state === 'held') {
+      return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
+    }
+    // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
+    const r = !u.actions.length && !u.removeUnit ? { unit: u.unit, ok: true, executed: 0 } : await executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
+    if (r.ok && u.alerts?.length) return { ...r, ok: false, reason: 'ForeignEndpoint', error: u.alerts.join('; ') };
+    return r;
+  };
   // Shared sidecars first: bottles connect to them, and must never hold every slot while waiting.
   const byUnit = new Map<string, UnitResult>();
-  for (const phase of ['shared', 'bottle'] as const) {
-    const units = obs.plan.units.filter((u) => u.kind === phase);
-    (await Promise.all(units.map(run))).forEach((r) => byUnit.set(r.unit, r));
+  try {
+    for (const phase of ['shared', 'bottle'] as const) {
+      const units = obs.plan.units.filter((u) => u.kind === phase);
+      (await Promise.all(units.map(run))).forEach((r) => byUnit.set(r.unit, r));
+    }
+  } finally {
+    progress?.stop();
   }
   const results = obs.plan.units.map((u) => byUnit.get(u.unit)!);
   // Status from what runs after the pass: one more snapshot, only when something changed.

@@ -12,6 +12,7 @@ import { Metrics } from './metrics.js';
 import type { PassOptions } from './pass.js';
 import type { HeldLock } from '../state/lock.js';
 import { unitKey } from './unit-key.js';
+import { PassProgress } from './progress.js';
 
 /** `bottled reconcile` without --once: run until SIGTERM/SIGINT, never tearing bottles down. */
 export async function watch(
@@ -24,7 +25,8 @@ export async function watch(
   const d = durations(f);
   const resyncMs = d.resync!;
   const metrics = f.metricsAddr ? new Metrics() : undefined;
-  const controller = new Controller({ pass: o, metrics }, docker, log);
+  // A large pass (a cold start of many bottles, a new commit for all of them) logs a summary every 5 s.
+  const controller = new Controller({ pass: o, metrics, progress: (total) => (total >= 10 ? new PassProgress(total, { log }) : undefined) }, docker, log);
   let stopping = false;
   // Invariant 6: a lost lock stops passes (nothing is touched), and the daemon takes it back
   // once nobody else holds it; it never crashes on it.
