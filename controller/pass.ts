@@ -13,6 +13,7 @@ import { hashKey, Secrets } from '../specs/secrets.js';
 import type { SpecSource } from '../specs/source.js';
 import { EventLog } from '../state/events.js';
 import { fileStamp } from '../state/fsutil.js';
+import { readAllStatus, type UnitStatus } from '../state/status.js';
 import { ImageCache } from '../state/image-cache.js';
 import { ownerIdentity, type OwnerIdentity } from '../state/owner.js';
 import { normalizeImageRef } from '../resources/image-ref.js';
@@ -76,6 +77,8 @@ export interface Observation {
   secrets: Secrets;
   owner: OwnerIdentity;
   images: ImageCache;
+  /** Status files as they were before the pass (read with everything else). */
+  statuses: Map<string, UnitStatus>;
 }
 
 export interface PassResult extends Observation {
@@ -89,39 +92,46 @@ export async function observeAndPlan(
   docker: DockerDriver,
   opts: { createKey: boolean; include?: (unit: string) => boolean; reinspect?: Set<string> },
 ): Promise<Observation> {
-  const [load, docked, inventories, owner, images] = await Promise.all([
+  // Everything read at once: the engine's answer (the slowest part) arrives while the spec
+  // files are loaded, rendered and the rendered files on disk are stamped.
+  const docked = docker.snapshot();
+  docked.catch(() => {}); // awaited below; a rejection must not go unhandled meanwhile
+  const [load, inventories, owner, images, statuses] = await Promise.all([
     specsOf(o, opts.createKey),
-    docker.snapshot(),
     readAllInventories(o.paths),
     ownerIdentity(o.paths, opts.createKey),
     ImageCache.open(o.paths),
+    readAllStatus(o.paths, opts.include),
   ]);
-  const snapshot: Observed = docked;
-  await reinspect(snapshot, docker, opts.reinspect);
   const secrets = await Secrets.load({ secretsFile: o.secretsFile, key: await hashKey(o.paths.hashKey, opts.createKey) });
   const desired = new Map<string, DesiredUnit>();
   const rctx = { prefix: o.prefix, instance: o.instance, owner, paths: o.paths };
   for (const doc of load.bottles.values()) desired.set(doc.metadata.name, renderBottle(doc, rctx));
   for (const doc of load.shared.values()) desired.set(sharedUnit(doc.metadata.name), renderShared(doc, rctx));
+  const planned = [...desired.values()].filter((d) => !opts.include || opts.include(d.unit));
+  const fileHashes = new Map<string, string | undefined>();
+  const fileOwners = new Map<string, { uid: number; gid: number }>();
+  // Only the units this pass plans: a per-bottle pass in watch mode reads only its own files.
+  const stamped = Promise.all(
+    planned.flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => {
+      const st = await fileStamp(f.hostPath);
+      fileHashes.set(f.hostPath, st?.hash);
+      if (st) fileOwners.set(f.hostPath, { uid: st.uid, gid: st.gid });
+    }),
+  );
+  const snapshot: Observed = await docked;
+  await stamped;
+  await reinspect(snapshot, docker, opts.reinspect);
   const wantsMachines =
     [...desired.values()].some((d) => d.machine) ||
     [...inventories.values()].some((inv) => Object.values(inv.resources).some((r) => r.type === 'machine'));
   if (wantsMachines) Object.assign(snapshot, await observeMachines(o.smolvm));
-  const planned = [...desired.values()].filter((d) => !opts.include || opts.include(d.unit));
   const fromStats = new Map<string, string | undefined>();
-  const fileHashes = new Map<string, string | undefined>();
-  const fileOwners = new Map<string, { uid: number; gid: number }>();
   const observedSecrets = new Map<string, Record<string, string | undefined>>();
   await Promise.all([
     ...planned.flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
       const st = await fs.stat(f).catch(() => undefined);
       fromStats.set(f, st ? `${st.size}:${Math.round(st.mtimeMs)}` : undefined);
-    }),
-    // Only the units this pass plans: a per-bottle pass in watch mode reads only its own files.
-    ...planned.flatMap((d) => d.containers.flatMap((c) => c.files)).map(async (f) => {
-      const st = await fileStamp(f.hostPath);
-      fileHashes.set(f.hostPath, st?.hash);
-      if (st) fileOwners.set(f.hostPath, { uid: st.uid, gid: st.gid });
     }),
     ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {
       observedSecrets.set(c.name, await secretsInContainer(docker, c.name, c.secretEnv, secrets));
@@ -139,10 +149,12 @@ export async function observeAndPlan(
     observedSecrets,
     images: images.records,
     secretDigest: (v) => secrets.digest(v),
-    opts: { ...o, owner: owner.id, hostSubnets: hostSubnets(), liveOwners: o.adopt ? await liveOwners(snapshot, o.instance, owner.id) : undefined },
+    // Listing the host's interfaces costs ~0.1 ms each, and every bridge Docker made is one: only
+    // a pass that may choose a subnet needs them.
+    opts: { ...o, owner: owner.id, hostSubnets: mayAllocate(planned, snapshot) ? hostSubnets() : [], liveOwners: o.adopt ? await liveOwners(snapshot, o.instance, owner.id) : undefined },
     include: opts.include,
   });
-  return { load, snapshot, inventories, desired, plan: p, secrets, owner, images };
+  return { load, snapshot, inventories, desired, plan: p, secrets, owner, images, statuses: new Map(statuses.map((st) => [st.unit, st])) };
 }
 
 /**
@@ -304,7 +316,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   });
   await Promise.all(
     obs.plan.units.map(async (u, i) => {
-      const changed = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load);
+      const changed = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, obs.statuses.get(u.unit) ?? null);
       // A hold that is a failure (collision, deletion guard, ...) is an event when it begins.
       if (changed && u.state === 'held' && u.held?.failure) {
         await events.append({ unit: u.unit, reconcileId, action: 'hold', cause: u.held.reason, result: 'failed', error: u.held.message, revision: u.revision ?? obs.load.revision });
@@ -318,6 +330,12 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     else if (!r.ok) plog.error({ bottle: u.unit, reason: r.reason }, r.error ?? 'failed');
   }
   return { ...obs, results, reconcileId };
+}
+
+/** Does some planned network lack an observed one (so a subnet may be chosen or rechecked)? */
+function mayAllocate(planned: DesiredUnit[], snapshot: Observed): boolean {
+  const names = new Set(snapshot.networks.map((n) => n.name));
+  return planned.some((d) => d.networks.some((n) => !names.has(n.name) && !n.fixedSubnet));
 }
 
 /** IPv4 subnets of the host's own interfaces: a bottle network there would shadow them. */

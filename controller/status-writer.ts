@@ -1,7 +1,7 @@
 import type { SnapshotIndex } from './plan-index.js';
 import type { LoadResult } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
-import { writeStatus, type Condition, type ResourceStatus } from '../state/status.js';
+import { writeStatus, type Condition, type ResourceStatus, type UnitStatus } from '../state/status.js';
 import type { UnitResult } from './execute.js';
 import { L } from './labels.js';
 import { STALLED_REASONS, type UnitPlan } from './plan-types.js';
@@ -49,6 +49,8 @@ export async function writeUnitStatus(
   r: UnitResult,
   index: SnapshotIndex,
   load: LoadResult,
+  /** The status before the pass, when the caller read it already (null: there was none). */
+  prev?: UnitStatus | null,
 ): Promise<boolean> {
   if (u.state === 'removed' && r.ok) return false; // its status went with it
   const resources = resourceHealth(u, index);
@@ -88,6 +90,6 @@ export async function writeUnitStatus(
     resources,
     conditions,
     lastError: r.ok ? undefined : r.error,
-  });
+  }, prev);
   return readyChanged;
 }

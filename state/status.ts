@@ -39,7 +39,7 @@ export async function readStatus(paths: StatePaths, unit: string): Promise<UnitS
   return readJson<UnitStatus>(paths.status(unit));
 }
 
-export async function readAllStatus(paths: StatePaths): Promise<UnitStatus[]> {
+export async function readAllStatus(paths: StatePaths, include?: (unit: string) => boolean): Promise<UnitStatus[]> {
   let names: string[];
   try {
     names = await fs.readdir(paths.statusDir);
@@ -48,7 +48,7 @@ export async function readAllStatus(paths: StatePaths): Promise<UnitStatus[]> {
     throw e;
   }
   const all = await Promise.all(
-    names.filter((n) => n.endsWith('.json')).sort().map((n) => readStatus(paths, n.slice(0, -5))),
+    names.filter((n) => n.endsWith('.json') && (!include || include(n.slice(0, -5)))).sort().map((n) => readStatus(paths, n.slice(0, -5))),
   );
   return all.filter((s): s is UnitStatus => !!s);
 }
@@ -64,8 +64,10 @@ export async function writeStatus(
   next: Omit<UnitStatus, 'createdAt' | 'updatedAt' | 'conditions'> & {
     conditions: Omit<Condition, 'lastTransitionTime'>[];
   },
+  /** What is on disk now, if the caller knows it (null: nothing); else it is read. */
+  known?: UnitStatus | null,
 ): Promise<{ status: UnitStatus; readyChanged: boolean }> {
-  const prev = await readStatus(paths, next.unit);
+  const prev = known === undefined ? await readStatus(paths, next.unit) : (known ?? undefined);
   const now = new Date().toISOString();
   const conditions = next.conditions.map((c) => {
     const old = prev?.conditions.find((p) => p.type === c.type);
