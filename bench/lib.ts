@@ -61,11 +61,14 @@ export interface Measure {
   run: RunResult;
   /** for repeated passes: the fastest sample (noise on a shared engine only ever adds time) */
   best?: { wallMs: number; passMs: number };
+  /** from spawning the process to its first completed action (how soon work starts) */
+  firstActionMs?: number;
 }
 
 /** Run one `bottled reconcile --once` through the proxy and measure it. Throws unless it exits 0. */
 export async function runBottled(w: World, proxy: DockerSocketProxy, extra: string[] = []): Promise<Measure> {
   proxy.reset();
+  const spawnedAt = Date.now();
   const t0 = performance.now();
   const run = await w.run(['reconcile', '--once', '--docker-host', proxy.host, ...extra], { env: { LOG_LEVEL: 'info' } });
   const wallMs = performance.now() - t0;
@@ -85,7 +88,13 @@ export async function runBottled(w: World, proxy: DockerSocketProxy, extra: stri
     bottles: Number(p.bottles),
     steps: stepDurations(run.logs),
     run,
+    firstActionMs: firstAction(run.logs, spawnedAt),
   };
+}
+
+function firstAction(logs: Record<string, unknown>[], spawnedAt: number): number | undefined {
+  const l = logs.find((x) => typeof x.action === 'string' && typeof x.time === 'number' && x.level === 30);
+  return l ? (l.time as number) - spawnedAt : undefined;
 }
 
 /** Classify a resource of the bench topology for the per-step breakdown. */

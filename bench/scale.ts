@@ -88,10 +88,11 @@ export async function scaleBench(proxy: DockerSocketProxy, sizes: number[], conc
   }
   return table(
     `bottled --concurrency ${concurrency} vs the raw-API floor (4 in parallel), same topology, same run (${os.cpus().length} CPUs)`,
-    ['N', 'cold ms', 'floor ms', 'ratio', 'no-op wall ms', 'no-op pass ms', 'no-op calls', 'one-file change ms', 'teardown ms', 'floor ms', 'ratio', 'peak RSS MB'],
+    ['N', 'cold ms', 'first action ms', 'floor ms', 'ratio', 'no-op wall ms', 'no-op pass ms', 'no-op calls', 'one-file change ms', 'teardown ms', 'floor ms', 'ratio', 'peak RSS MB'],
     rows.map((r) => [
       String(r.n),
       ms(r.cold.wallMs),
+      ms(r.cold.firstActionMs ?? NaN),
       ms(r.floorCold!),
       ratio(r.cold.wallMs, r.floorCold!),
       ms(r.noop!.wallMs),
