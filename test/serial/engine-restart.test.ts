@@ -60,7 +60,7 @@ describe('on a lab engine', () => {
       // Remove the sidecar while nobody looks: only the daemon can bring it back.
       await eventually(running(w.name_('r')), 'agent running after the restart', 120_000);
       await node.docker.getContainer(w.name_('r', 'side')).remove({ force: true });
-      await eventually(running(w.name_('r', 'side')), 'sidecar healed after the restart', 120_000).catch((e) => { console.log(JSON.stringify(d!.logs.slice(-15), null, 1)); throw e; });
+      await eventually(running(w.name_('r', 'side')), 'sidecar healed after the restart', 120_000);
       const outages = d.logs.filter((l) => l.msg === 'lost the Docker event stream: reconnecting with backoff').length;
       assert.equal(outages, 1, 'the outage is logged once');
       assert.equal((await d.stop()).code, 0);
