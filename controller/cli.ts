@@ -7,11 +7,13 @@ import { SmolvmDriver } from '../resources/smolvm.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
-import { GitSource } from '../specs/git-source.js';
+import { gitTracker } from './git-flags.js';
+import type { GitTracker } from './git-tracker.js';
 import { EventLog } from '../state/events.js';
 import { acquireLock, LockHeldError, type HeldLock } from '../state/lock.js';
 import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
 import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
+import { readSourceStatuses, type SourceStatus } from '../state/source-status.js';
 import { durations, ipv4, realish, UsageError, wholeNumber } from './flags.js';
 import { makeLogger } from './log.js';
 import { PassProgress, TtyLine } from './progress.js';
@@ -40,12 +42,19 @@ export interface CommonFlags {
   allowEmpty?: boolean;
   allowOutside?: boolean;
   adopt?: boolean;
+  gitSshKey?: string;
+  gitKnownHosts?: string;
+  verifyCommits?: string;
+  gitInterval?: string;
+  webhookAddr?: string;
+  webhookSecretFile?: string;
   secretsFile?: string;
   publishHost: string;
   concurrency: string;
   lockTimeout: string;
   waitTimeout: string;
   json?: boolean;
+  source?: boolean;
   dryRun?: boolean;
   once?: boolean;
   retries: string;
@@ -60,9 +69,12 @@ const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 function common(cmd: Command): Command {
   return cmd
     .option('--dir <dir>', 'bottles directory', './bottles.d')
-    .option('--git <repo>', 'read specs from a committed git revision of this repository (bare or not) instead of --dir')
-    .option('--ref <ref>', 'with --git: the revision to apply', 'HEAD')
+    .option('--git <repo>', 'read specs from a committed git revision: a repository on this machine (bare or not) or a remote URL (https, ssh, git, file) instead of --dir')
+    .option('--ref <ref>', 'with --git: the revision to apply (branch, tag or commit)', 'HEAD')
     .option('--subdir <path>', 'with --git: where the specs are in the tree', 'bottles.d')
+    .option('--git-ssh-key <file>', 'with an ssh --git: the private key (a deploy key)')
+    .option('--git-known-hosts <file>', "with an ssh --git: the host keys to trust (never accepted on first sight)")
+    .option('--verify-commits <file>', 'with --git: apply only revisions signed by a key in this ssh allowed-signers file')
     .option('--max-deletions <n>', "a pass that would remove more bottles than this removes none ('unlimited' to disable; default 20 with --once, 3 in watch mode)")
     .option('--state-dir <dir>', 'state directory (default $XDG_STATE_HOME/bottled or ~/.local/state/bottled)')
     .option('--instance <id>', 'instance id: only resources labelled with it are ever changed', 'default')
@@ -94,10 +106,11 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   if (paths.root.includes(':')) throw new UsageError(`--state-dir ${paths.root}: must not contain ":" (rendered files are bind-mounted from it)`);
   const maxDeletions = parseMaxDeletions(f);
   let openSource: PassOptions['openSource'];
+  let tracker: GitTracker | undefined;
   if (f.git) {
     if (f.allowOutside) throw new UsageError('--allow-outside does not apply to --git: a revision has no directory on disk');
-    const repo = path.resolve(f.git);
-    openSource = () => GitSource.open({ repo, ref: f.ref, subdir: f.subdir });
+    const t = (tracker = gitTracker({ ...f, git: f.git }, paths));
+    openSource = () => t.openSource();
   } else {
     const dir = path.resolve(f.dir);
     // Compared with links resolved: a state dir reached through a link into --dir is inside it too.
@@ -108,6 +121,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
   }
   return {
     openSource,
+    tracker,
     maxDeletions,
     smolvm: new SmolvmDriver({ bin: f.smolvm }),
     paths,
@@ -152,8 +166,25 @@ function color(): boolean {
   return !!process.stdout.isTTY && !process.env.NO_COLOR;
 }
 
+/**
+ * Bring the git source up to date once (fetch a remote, resolve a local ref, verify the commit)
+ * and say what is wrong with it, if anything: a failed fetch or a refused revision changes
+ * nothing, but the command says so and exits 1.
+ */
+async function refreshSource(t: GitTracker | undefined): Promise<string | undefined> {
+  if (!t) return undefined;
+  const r = await t.refresh();
+  const keeps = t.applied ? `${t.applied.slice(0, 12)} stays applied` : 'nothing is applied';
+  if (r.error) return `${t.describe}: ${r.error}: ${keeps}`;
+  if (r.refused) return `${t.describe}: revision ${r.refused.revision.slice(0, 12)} is not applied: ${r.refused.problem}; ${keeps}`;
+  return undefined;
+}
+
 async function cmdValidate(f: CommonFlags): Promise<number> {
-  const source = f.git ? await GitSource.open({ repo: path.resolve(f.git), ref: f.ref, subdir: f.subdir }) : new DirSource(path.resolve(f.dir), !!f.allowOutside);
+  const t = f.git ? gitTracker({ ...f, git: f.git }, statePaths(f), false) : undefined;
+  const problem = await refreshSource(t);
+  if (problem) process.stderr.write(`bottled: ${problem}\n`);
+  const source = t ? await t.openSource() : new DirSource(path.resolve(f.dir), !!f.allowOutside);
   const load = await loadSpecs(source, { allowOutside: !!f.allowOutside, prefix: f.prefix });
   if (f.json) {
     process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
@@ -164,22 +195,24 @@ async function cmdValidate(f: CommonFlags): Promise<number> {
       ? `${load.diagnostics.length} problem${load.diagnostics.length > 1 ? 's' : ''} in ${load.fileCount} file${load.fileCount === 1 ? '' : 's'}\n`
       : `${load.fileCount} file${load.fileCount === 1 ? '' : 's'}, ${n} document${n === 1 ? '' : 's'}: valid\n`);
   }
-  return load.diagnostics.length ? EXIT.error : EXIT.ok;
+  return load.diagnostics.length || problem ? EXIT.error : EXIT.ok;
 }
 
 async function cmdPlan(f: CommonFlags): Promise<number> {
   const paths = statePaths(f);
   const o = passOptions(f, paths);
   const docker = await connectDocker(f);
+  const problem = await refreshSource(o.tracker);
   const obs = await observeAndPlan(o, docker, { createKey: false });
-  if (f.json) process.stdout.write(JSON.stringify(planJson(obs.plan), null, 2) + '\n');
+  if (f.json) process.stdout.write(JSON.stringify({ ...(planJson(obs.plan) as object), ...(problem && { source: problem }) }, null, 2) + '\n');
   else {
     for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
+    if (problem) process.stdout.write(`! source: ${problem}\n\n`);
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
   }
   // The same verdict reconcile --once would reach on this input: a held failure or an invalid
   // file is an error (1) before pending changes (2).
-  if (obs.plan.units.some((u) => u.held?.failure || u.alerts?.length) || obs.load.diagnostics.length) return EXIT.error;
+  if (problem || obs.plan.units.some((u) => u.held?.failure || u.alerts?.length) || obs.load.diagnostics.length) return EXIT.error;
   return hasChanges(obs.plan) ? EXIT.changes : EXIT.ok;
 }
 
@@ -195,17 +228,25 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   // Reach the engine before touching the state dir: an unreachable engine changes nothing.
   const docker = await connectDocker(f);
   if (f.dryRun) {
+    const problem = await refreshSource(o.tracker);
+    if (problem) log.error(problem);
     // reconcile's exit codes, not plan's: 2 means invalid spec files here.
     const obs = await observeAndPlan(o, docker, { createKey: false });
     for (const d of obs.load.diagnostics) process.stderr.write(formatDiagnostic(d, f.dir) + '\n');
     process.stdout.write(formatPlan(obs.plan, { color: color() }));
-    if (obs.plan.units.some((u) => u.held?.failure)) return EXIT.error;
+    if (problem || obs.plan.units.some((u) => u.held?.failure)) return EXIT.error;
     return obs.load.diagnostics.length ? EXIT.invalid : EXIT.ok;
   }
   const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
   const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
   try {
-    if (f.once) return await reconcileOnce(f, o, docker, log, lock, tty);
+    if (f.once) {
+      // --once looks at the source once, before planning (watch mode on its own schedule).
+      const problem = await refreshSource(o.tracker);
+      if (problem) log.error(problem);
+      const code = await reconcileOnce(f, o, docker, log, lock, tty);
+      return problem && code !== EXIT.locked ? EXIT.error : code;
+    }
     // Watch-mode modules (chokidar, prom-client, the event stream) load only when watching.
     const { watch } = await import('./watch.js');
     return await watch(f, o, docker, log, { lock, reacquire: () => acquireLock(paths, { op, timeoutMs: 0 }) });
@@ -262,8 +303,27 @@ function cond(s: UnitStatus, type: string) {
   return s.conditions.find((c) => c.type === type);
 }
 
+function sourceLines(src: SourceStatus): string[] {
+  const out = [`source ${src.describe}: ${src.applied ? `applied ${src.applied.slice(0, 12)}` : 'nothing applied'}${src.fetched ? `, newest ${src.fetched.revision.slice(0, 12)} (seen ${age(src.fetched.at)} ago)` : ''}${src.verified ? `, last verified ${src.verified.revision.slice(0, 12)} by ${src.verified.signer}` : ''}`];
+  if (src.failing) out.push(`  ! fetching fails since ${age(src.failing.since)} ago (${src.failing.attempts} attempt${src.failing.attempts === 1 ? '' : 's'}): ${src.failing.error}`);
+  if (src.refused) out.push(`  ! ${src.refused.revision.slice(0, 12)} is not applied (since ${age(src.refused.since)} ago): ${src.refused.problem}`);
+  if (src.forced) out.push(`  history rewritten ${age(src.forced.at)} ago: ${src.forced.from.slice(0, 12)} -> ${src.forced.to.slice(0, 12)} (forced push)`);
+  return out;
+}
+
 async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<number> {
   const paths = statePaths(f);
+  const sources = (await readSourceStatuses(paths)).sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''));
+  if (f.source) {
+    const events = await new EventLog(paths).tail('source', 10);
+    if (f.json) process.stdout.write(JSON.stringify({ sources, events }, null, 2) + '\n');
+    else {
+      const out = sources.length ? sources.flatMap(sourceLines) : ['no git source recorded in this state directory'];
+      out.push('', 'Events:', ...events.map((e) => `  ${e.time}  ${e.result.padEnd(6)} ${e.action.padEnd(10)} ${e.error ?? e.cause ?? ''}`));
+      process.stdout.write(out.join('\n') + '\n');
+    }
+    return EXIT.ok;
+  }
   if (name) {
     const s = await readStatus(paths, name);
     if (!s) {
@@ -298,6 +358,8 @@ async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<numb
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
+  // The source the bottles come from, the most recent one read: what is applied, what is wrong.
+  if (sources[0]) process.stdout.write('\n' + sourceLines(sources[0]).join('\n') + '\n');
   return EXIT.ok;
 }
 
@@ -319,9 +381,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--resync <duration>', 'watch mode: full resync period (with jitter)', '60s')
       .option('--metrics-addr <host:port>', 'watch mode: serve Prometheus /metrics and /healthz')
       .option('--shutdown-timeout <duration>', 'watch mode: bound on finishing in-flight work at SIGTERM', '30s')
-      .option('--smolvm-poll <duration>', 'watch mode: how often smolvm machines are checked (smolvm has no events)', '15s'),
+      .option('--smolvm-poll <duration>', 'watch mode: how often smolvm machines are checked (smolvm has no events)', '15s')
+      .option('--git-interval <duration>', 'watch mode, remote --git: how often the remote is fetched (with jitter)', '1m')
+      .option('--webhook-addr <host:port>', 'watch mode, --git: serve POST /hook (GitHub, Gitea/Forgejo, GitLab) to fetch at once')
+      .option('--webhook-secret-file <file>', 'the shared secret of the webhook (required with --webhook-addr)'),
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
-  common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
+  common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output').option('--source', 'the git source: revisions fetched, applied, verified, refused; fetch failures')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {
     const { specJsonSchema } = await import('../specs/json-schema.js');
     process.stdout.write(JSON.stringify(specJsonSchema(), null, 2) + '\n');

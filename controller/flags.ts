@@ -13,6 +13,7 @@ export interface DurationFlags {
   resync?: string;
   smolvmPoll?: string;
   shutdownTimeout?: string;
+  gitInterval?: string;
 }
 
 const DURATIONS: Record<keyof DurationFlags, { flag: string; minMs: number; why?: string }> = {
@@ -22,6 +23,7 @@ const DURATIONS: Record<keyof DurationFlags, { flag: string; minMs: number; why?
   resync: { flag: '--resync', minMs: 1000, why: 'at least 1s (it is a full pass over every bottle)' },
   smolvmPoll: { flag: '--smolvm-poll', minMs: 1000, why: 'at least 1s' },
   shutdownTimeout: { flag: '--shutdown-timeout', minMs: 0 },
+  gitInterval: { flag: '--git-interval', minMs: 1000, why: 'at least 1s' },
 };
 
 /** Every duration flag given, parsed and bounded, in milliseconds. */

@@ -21,6 +21,7 @@ import { DockerError } from '../resources/docker-errors.js';
 import type { ObservedContainer } from '../resources/docker.js';
 import { numericUser } from './image-user.js';
 import type { PassProgress } from './progress.js';
+import type { GitTracker } from './git-tracker.js';
 import { L } from './labels.js';
 import { StatePaths } from '../state/paths.js';
 import { readAllInventories, type Inventory } from '../state/inventory.js';
@@ -34,8 +35,10 @@ import { writeUnitStatus } from './status-writer.js';
 import { SnapshotIndex } from './plan-index.js';
 
 export interface PassOptions extends Omit<PlanOptions, 'hostSubnets' | 'owner'> {
-  /** Opens the spec source for one pass (a git source resolves its ref anew each time). */
+  /** Opens the spec source for one pass. */
   openSource: () => Promise<SpecSource>;
+  /** `--git`: which revision is applied (fetched, verified) — refreshed by its caller, not per pass. */
+  tracker?: GitTracker;
   /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
   maxDeletions: number;
   /** Validated spec files by content (kept across passes in watch mode). */

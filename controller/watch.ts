@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker.js';
 import { DockerEventStream, type EngineEvent } from '../resources/docker-events.js';
-import { gitRefPaths, resolveRef } from '../specs/git-source.js';
 import type { CommonFlags } from './cli.js';
 import { EXIT } from './exit-codes.js';
 import { Controller } from './controller.js';
@@ -13,6 +12,19 @@ import type { PassOptions } from './pass.js';
 import type { HeldLock } from '../state/lock.js';
 import { unitKey } from './unit-key.js';
 import { PassProgress } from './progress.js';
+import { SourceFollower } from './git-follow.js';
+import { startWebhook } from './webhook.js';
+import fs from 'node:fs/promises';
+import { UsageError } from './flags.js';
+
+/** The webhook's shared secret: a file of its own, required (an open hook would let anyone poke). */
+async function webhookSecret(f: CommonFlags): Promise<Buffer> {
+  if (!f.webhookSecretFile) throw new UsageError('--webhook-addr needs --webhook-secret-file: a hook anyone could call would be refused by nobody');
+  if (!f.git) throw new UsageError('--webhook-addr applies to --git: a push to the repository triggers a fetch');
+  const secret = (await fs.readFile(f.webhookSecretFile)).toString('utf8').trim();
+  if (secret.length < 16) throw new UsageError(`--webhook-secret-file ${f.webhookSecretFile}: at least 16 characters`);
+  return Buffer.from(secret);
+}
 
 /** `bottled reconcile` without --once: run until SIGTERM/SIGINT, never tearing bottles down. */
 export async function watch(
@@ -77,26 +89,17 @@ export async function watch(
       log.debug({ retryInMs }, 'event stream reconnect scheduled');
     },
   });
-  // Specs change when the directory does, or (--git) when the ref moves to another commit.
-  let lastRevision: string | undefined;
-  const gitMoved = async () => {
-    try {
-      const sha = await resolveRef(path.resolve(f.git!), f.ref);
-      if (sha === lastRevision) return;
-      log.info({ revision: sha, previous: lastRevision }, 'new revision');
-      lastRevision = sha;
-      await controller.specsChanged();
-    } catch (e) {
-      log.error({ err: { message: (e as Error).message } }, 'cannot resolve the ref: nothing changes');
-    }
-  };
-  const files = f.git
-    ? new FileTrigger(await gitRefPaths(path.resolve(f.git)), () => void gitMoved())
-    : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged(), 300, true);
+  // Specs change when the directory does, or (--git) when the applied revision moves: a local
+  // repository's ref, a remote fetched on an interval or poked by a webhook, a verified commit.
+  const follower = o.tracker ? new SourceFollower(o.tracker, () => controller.specsChanged(), log, d.gitInterval!) : undefined;
+  const files = o.tracker ? undefined : new FileTrigger([path.resolve(f.dir)], () => void controller.specsChanged(), 300, true);
+  const hook = f.webhookAddr ? await startWebhook(f.webhookAddr, await webhookSecret(f), () => follower?.poke(), log) : undefined;
+  if (hook) log.info({ addr: hook.address }, 'serving POST /hook');
+  if (follower) await follower.first();
   await controller.startWatching();
-  if (f.git) lastRevision = controller.lastLoad?.revision;
   events.start();
-  await files.start();
+  await files?.start();
+  await follower?.start();
   let resyncTimer: NodeJS.Timeout;
   const scheduleResync = () => {
     // Jitter (±10%) keeps several daemons from resyncing in step.
@@ -104,7 +107,7 @@ export async function watch(
     resyncTimer = setTimeout(() => {
       lastTick = Date.now();
       log.debug('resync');
-      if (f.git) void gitMoved(); // the poll half of noticing new commits
+      if (o.tracker && !o.tracker.remote) follower?.poke(); // the poll half of noticing new local commits
       controller.resync();
       scheduleResync();
     }, wait);
@@ -130,7 +133,7 @@ export async function watch(
     const addr = await metrics.listen(f.metricsAddr!, () => events.connected && Date.now() - lastTick < resyncMs * 3);
     log.info({ addr }, 'serving /metrics and /healthz');
   }
-  log.info({ source: f.git ? `git:${path.resolve(f.git)}@${f.ref}:${f.subdir}` : path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
+  log.info({ source: o.tracker?.describe ?? path.resolve(f.dir), resyncMs, bottles: controller.actors.size }, 'watching');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -146,7 +149,9 @@ export async function watch(
   clearTimeout(resyncTimer!);
   clearInterval(poll);
   events.stop();
-  await files.stop();
+  await files?.stop();
+  await follower?.stop();
+  await hook?.close();
   metrics?.close();
   stopping = true;
   const clean = await controller.stop(d.shutdownTimeout!);

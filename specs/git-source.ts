@@ -106,9 +106,19 @@ class GitFailure extends Error {
  * (GIT_CEILING_DIRECTORIES), so a directory that is not itself a repository is reported as such
  * instead of silently reading whatever repository happens to contain it.
  */
-function git(repo: string, args: string[]): Promise<Buffer> {
+/** The environment git runs with: nothing that points it at another repository, never a prompt. */
+export function gitEnv(repo: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of LOCAL_ENV_VARS) delete env[name];
+  env.GIT_CEILING_DIRECTORIES = path.dirname(repo);
+  env.GIT_OPTIONAL_LOCKS = '0';
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.LC_ALL = 'C';
+  return { ...env, ...extra };
+}
+
+function git(repo: string, args: string[]): Promise<Buffer> {
+  const env = gitEnv(repo);
   env.GIT_CEILING_DIRECTORIES = path.dirname(repo);
   env.GIT_OPTIONAL_LOCKS = '0'; // reading must never take the index lock of a live work tree
   env.GIT_TERMINAL_PROMPT = '0';

@@ -31,6 +31,9 @@ export class StatePaths {
   get specCache(): string {
     return path.join(this.root, 'cache', 'specs.json');
   }
+  get sourceStatus(): string {
+    return path.join(this.root, 'source.json');
+  }
   get imageCache(): string {
     return path.join(this.root, 'cache', 'images.json');
   }
