@@ -22,7 +22,7 @@ import { BIN, docker, dockerExec, runNode } from '../test/helpers/harness.js';
 import { DockerSocketProxy } from '../test/helpers/socket-proxy.js';
 import { cleanupBaseline, floor, oldLauncher, type BaselineResult } from './baselines.js';
 import { BenchWorld, SIDECAR, benchBottle, mean, median, pickPools, runBottled, summarize, type Measure } from './lib.js';
-import { DockerDriver } from '../resources/docker.js';
+import { DockerDriver } from '../resources/docker/driver.js';
 import { loadSpecs } from '../specs/load.js';
 import { DirSource } from '../specs/source.js';
 import { mb, ms, ratio, table } from './table.js';

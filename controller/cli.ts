@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { DockerDriver } from '../resources/docker.js';
-import { DockerError } from '../resources/docker-errors.js';
-import { SmolvmDriver } from '../resources/smolvm.js';
+import { DockerDriver } from '../resources/docker/driver.js';
+import { DockerError } from '../resources/docker/errors.js';
+import { SmolvmDriver } from '../resources/smolvm/driver.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';

@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import path from 'node:path';
-import type { DockerDriver } from '../resources/docker.js';
-import type { SmolvmDriver } from '../resources/smolvm.js';
-import { DockerError } from '../resources/docker-errors.js';
+import type { DockerDriver } from '../resources/docker/driver.js';
+import type { SmolvmDriver } from '../resources/smolvm/driver.js';
+import { DockerError } from '../resources/docker/errors.js';
 import type { Secrets } from '../specs/secrets.js';
 import type { EventLog } from '../state/events.js';
 import { writeInPlace } from '../state/fsutil.js';
@@ -20,7 +20,7 @@ import type { ImageCache } from '../state/image-cache.js';
 import crypto from 'node:crypto';
 import { secretFreeHash } from './hash.js';
 import { resolveUser } from './image-user.js';
-import { ownerOf, type FileOwner } from './plan-files.js';
+import { ownerOf, type FileOwner } from '../resources/docker/plan-files.js';
 
 export interface ExecContext {
   docker: DockerDriver;

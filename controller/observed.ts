@@ -1,5 +1,5 @@
-import type { DockerSnapshot } from '../resources/docker.js';
-import type { MachineObserved } from '../resources/smolvm.js';
+import type { DockerSnapshot } from '../resources/docker/driver.js';
+import type { MachineObserved } from '../resources/smolvm/driver.js';
 
 /** One observation: Docker, plus smolvm machines when some bottle needs them. */
 export interface Observed extends DockerSnapshot {

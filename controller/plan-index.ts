@@ -1,5 +1,5 @@
-import type { ObservedContainer, ObservedNetwork } from '../resources/docker.js';
-import type { MachineObserved } from '../resources/smolvm.js';
+import type { ObservedContainer, ObservedNetwork } from '../resources/docker/driver.js';
+import type { MachineObserved } from '../resources/smolvm/driver.js';
 import type { Observed } from './observed.js';
 import { Ownership, type Claim, type ClaimedResource, type OwnershipOptions } from './ownership.js';
 import { L } from './labels.js';

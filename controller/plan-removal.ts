@@ -1,4 +1,4 @@
-import type { ObservedContainer, ObservedNetwork } from '../resources/docker.js';
+import type { ObservedContainer, ObservedNetwork } from '../resources/docker/driver.js';
 import type { Inventory } from '../state/inventory.js';
 import { L } from './labels.js';
 import { ActionList, heldUnit } from './plan-actions.js';

@@ -1,7 +1,7 @@
 import type { DesiredUnit } from './desired.js';
 import { L } from './labels.js';
 import type { ActionList } from './plan-actions.js';
-import type { Changed } from './plan-containers.js';
+import type { Changed } from '../resources/docker/plan-containers.js';
 import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan.js';
 import { unitKey } from './unit-key.js';

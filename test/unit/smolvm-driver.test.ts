@@ -14,7 +14,7 @@ import {
   parseMachineList,
   type CreateMachineOptions,
   type SmolvmErrorKind,
-} from '../../resources/smolvm.js';
+} from '../../resources/smolvm/driver.js';
 import {
   FAKE_SMOLVM,
   crashMachine,

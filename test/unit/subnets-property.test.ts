@@ -3,7 +3,7 @@
 // inputs, both implementations, the same answer. Plus the figure that motivated it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ObservedNetwork } from '../../resources/docker.js';
+import type { ObservedNetwork } from '../../resources/docker/driver.js';
 import type { DesiredNetwork, DesiredUnit } from '../../controller/desired.js';
 import { L } from '../../controller/labels.js';
 import { SnapshotIndex } from '../../controller/plan-index.js';

@@ -1,14 +1,14 @@
-import type { MachineObserved } from '../resources/smolvm.js';
-import type { Inventory } from '../state/inventory.js';
-import type { DesiredFile, DesiredMachine, DesiredUnit } from './desired.js';
-import { configHash, describeConfigChange, machineConfig, secretFreeHash } from './hash.js';
-import { L } from './labels.js';
-import type { ActionList } from './plan-actions.js';
-import type { Changed } from './plan-containers.js';
-import { resolveEnv } from './plan-env.js';
-import type { SnapshotIndex } from './plan-index.js';
-import type { PlanInput } from './plan.js';
-import { adoptCause } from './plan-unit.js';
+import type { MachineObserved } from './driver.js';
+import type { Inventory } from '../../state/inventory.js';
+import type { DesiredFile, DesiredMachine, DesiredUnit } from '../../controller/desired.js';
+import { configHash, describeConfigChange, machineConfig, secretFreeHash } from '../../controller/hash.js';
+import { L } from '../../controller/labels.js';
+import type { ActionList } from '../../controller/plan-actions.js';
+import type { Changed } from '../docker/plan-containers.js';
+import { resolveEnv } from '../../controller/plan-env.js';
+import type { SnapshotIndex } from '../../controller/plan-index.js';
+import type { PlanInput } from '../../controller/plan.js';
+import { adoptCause } from '../../controller/plan-unit.js';
 
 /** Plan the agent machine of a smolvm bottle; returns a hold when it cannot be planned. */
 export function planMachine(

@@ -1,14 +1,14 @@
-import { normalizeImageRef } from '../resources/image-ref.js';
-import type { Inventory } from '../state/inventory.js';
-import type { DesiredContainer, DesiredUnit, Endpoint } from './desired.js';
-import { configHash, containerConfig, describeConfigChange, secretFreeHash } from './hash.js';
-import { L } from './labels.js';
-import { type ActionList, shortId, shortName } from './plan-actions.js';
-import { resolveEnv } from './plan-env.js';
+import { normalizeImageRef } from './image-ref.js';
+import type { Inventory } from '../../state/inventory.js';
+import type { DesiredContainer, DesiredUnit, Endpoint } from '../../controller/desired.js';
+import { configHash, containerConfig, describeConfigChange, secretFreeHash } from '../../controller/hash.js';
+import { L } from '../../controller/labels.js';
+import { type ActionList, shortId, shortName } from '../../controller/plan-actions.js';
+import { resolveEnv } from '../../controller/plan-env.js';
 import { planFiles, type FileOwner } from './plan-files.js';
-import type { SnapshotIndex } from './plan-index.js';
-import type { PlanInput } from './plan.js';
-import { adoptCause } from './plan-unit.js';
+import type { SnapshotIndex } from '../../controller/plan-index.js';
+import type { PlanInput } from '../../controller/plan.js';
+import { adoptCause } from '../../controller/plan-unit.js';
 
 export interface ContainerPhase {
   netIds: number[];

@@ -1,8 +1,8 @@
-import type { Inventory } from '../state/inventory.js';
-import type { DesiredContainer, DesiredFile } from './desired.js';
-import type { ActionList } from './plan-actions.js';
-import type { PlanInput } from './plan.js';
-import type { ActionKind } from './plan-types.js';
+import type { Inventory } from '../../state/inventory.js';
+import type { DesiredContainer, DesiredFile } from '../../controller/desired.js';
+import type { ActionList } from '../../controller/plan-actions.js';
+import type { PlanInput } from '../../controller/plan.js';
+import type { ActionKind } from '../../controller/plan-types.js';
 
 export interface FileOwner {
   uid: number;

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import Docker from 'dockerode';
-import { DockerError, mapDockerError } from './docker-errors.js';
+import { DockerError, mapDockerError } from './errors.js';
 import { normalizeImageRef } from './image-ref.js';
 
 export { normalizeImageRef };
