@@ -1,4 +1,4 @@
-// FAKE smolvm v1.9.3 — a test double for `resources/smolvm.ts`.
+// FAKE smolvm v1.9.3 — a test double for `resources/smolvm/driver.ts`.
 //
 // It follows /work/shared/reference/smolvm-cli.md (the contract of the real CLI; "the
 // reference" below, with § numbers). It is NOT shaped after the driver. Where the reference
