@@ -118,3 +118,16 @@ export function describeConfigChange(
 function isRecord(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
+
+/**
+ * Keyed digests of a workload's secret values, as its configuration hash holds them (the
+ * planner and the executor both derive them here). An unset variable digests to ''.
+ */
+export function secretDigests(secretEnv: Record<string, string>, digest: (variable: string) => string | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(secretEnv).map(([k, v]) => [k, digest(v) ?? '']));
+}
+
+/** How an artifact file is stamped in a hash: a change of size or mtime means a new artifact. */
+export function artifactStamp(st: { size: number; mtimeMs: number }): string {
+  return `${st.size}:${Math.round(st.mtimeMs)}`;
+}

@@ -1,3 +1,4 @@
+import { artifactStamp } from './hash.js';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
@@ -134,7 +135,7 @@ export async function observeAndPlan(
   await Promise.all([
     ...planned.flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
       const st = await fs.stat(f).catch(() => undefined);
-      fromStats.set(f, st ? `${st.size}:${Math.round(st.mtimeMs)}` : undefined);
+      fromStats.set(f, st ? artifactStamp(st) : undefined);
     }),
     ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {
       observedSecrets.set(c.name, await secretsInContainer(docker, c.name, c.secretEnv, secrets));

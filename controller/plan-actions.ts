@@ -1,5 +1,6 @@
 import type { Inventory } from '../state/inventory.js';
 import type { DesiredUnit } from './desired.js';
+import type { DistributiveOmit } from './action-base.js';
 import type { Action, Hold, UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 
@@ -7,15 +8,16 @@ import { unitKey, type UnitKey } from './unit-key.js';
 export class ActionList {
   readonly list: Action[] = [];
   private last = new Map<string, number>(); // resource name -> id of its latest action
-  add(a: Omit<Action, 'id' | 'after'> & { after?: number[] }): Action {
+  add<A extends Action>(a: DistributiveOmit<A, 'id' | 'after'> & { after?: number[] }): A {
     const id = this.list.length + 1;
     const deps = new Set(a.after ?? []);
     const prev = this.last.get(a.resource.name);
     if (prev) deps.add(prev);
-    const action: Action = { ...a, id, after: [...deps].sort((x, y) => x - y) };
+    const action = { ...a, id, after: [...deps].sort((x, y) => x - y) } as unknown as A;
     this.list.push(action);
     this.last.set(a.resource.name, id);
-    if (a.resource.type === 'file') this.last.set(a.file!.container, id);
+    // A file's action orders after (and before) the actions of the container that reads it.
+    if ('file' in action) this.last.set(action.file.container, id);
     return action;
   }
   lastOf(name: string): number | undefined {

@@ -35,7 +35,8 @@ function paint(a: Action, c: Colors): (s: string) => string {
 
 function verb(a: Action): string {
   if (a.kind === 'rewrite-file') return 'rewrite';
-  if (a.kind === 'connect' || a.kind === 'disconnect') return `${a.kind} ${a.endpoint?.network ?? a.networkName ?? ''}`.trim();
+  if (a.kind === 'connect') return `connect ${a.endpoint.network}`;
+  if (a.kind === 'disconnect') return `disconnect ${a.networkName}`;
   if (a.kind === 'signal') return `signal ${a.signal}`;
   if (a.kind === 'exec') return `exec ${JSON.stringify(a.exec)}`;
   return a.kind;
@@ -129,9 +130,9 @@ export function planJson(p: Plan): unknown {
         cause: a.cause,
         after: a.after,
         ...(a.implicit ? { implicit: true } : {}),
-        ...(a.signal ? { signal: a.signal } : {}),
-        ...(a.exec ? { exec: a.exec } : {}),
-        ...(a.endpoint ? { network: a.endpoint.network } : a.networkName ? { network: a.networkName } : {}),
+        ...(a.kind === 'signal' ? { signal: a.signal } : {}),
+        ...(a.kind === 'exec' ? { exec: a.exec } : {}),
+        ...(a.kind === 'connect' ? { network: a.endpoint.network } : a.kind === 'disconnect' ? { network: a.networkName } : {}),
       })),
     })),
     summary: summary(p),

@@ -30,7 +30,7 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
   for (const n of networks) {
     for (const c of index.containersOnNetwork.get(n.name) ?? []) {
       if (!containers.includes(c) && index.isOurShared(c)) {
-        ctrIds.push(acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `${unit} no longer declared`, networkName: n.name, networkId: n.id }).id);
+        ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `${unit} no longer declared`, networkName: n.name, networkId: n.id }).id);
       }
     }
   }
@@ -38,18 +38,18 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
     if (c.labels[L.kind] !== 'shared') continue;
     for (const net of Object.keys(c.networks).sort()) {
       if (ownNets.has(net)) continue;
-      ctrIds.push(acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `leaves ${net} before it is removed`, networkName: net }).id);
+      ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `leaves ${net} before it is removed`, networkName: net }).id);
     }
   }
   // The machine goes first: it is what uses the sidecars.
-  for (const m of owned.machines) ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'machine', name: m.name }, cause }).id);
+  for (const m of owned.machines) ctrIds.push(acts.add({ kind: 'remove', on: 'machine', resource: { type: 'machine', name: m.name }, cause }).id);
   const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {
-    ctrIds.push(acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause }).id);
+    ctrIds.push(acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: c.name }, cause }).id);
   }
   const roleOrderN = (n: ObservedNetwork) => (n.labels[L.role] === 'network' ? 1 : 0);
   for (const n of [...networks].sort((a, b) => roleOrderN(a) - roleOrderN(b) || a.name.localeCompare(b.name))) {
-    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause, after: ctrIds, networkId: n.id });
+    acts.add({ kind: 'remove', on: 'network', resource: { type: 'network', name: n.name }, cause, after: ctrIds, networkId: n.id });
   }
   return {
     unit,

@@ -32,6 +32,7 @@ export function planSharedAttachments(
     if (o?.networks[net] && !networkRecreated) continue;
     acts.add({
       kind: 'connect',
+      on: 'container',
       resource: { type: 'container', name: c.name },
       cause: `shared sidecar joins ${net} as ${s.alias}`,
       endpoint: { network: net, aliases: [s.alias ?? s.name] },
@@ -43,7 +44,7 @@ export function planSharedAttachments(
   if (networkRecreated) return undefined;
   for (const o of index.containersOnNetwork.get(net) ?? []) {
     if (!index.isOurShared(o) || used.has(o.name)) continue;
-    acts.add({ kind: 'disconnect', resource: { type: 'container', name: o.name }, cause: `${d.name} no longer uses ${o.labels[L.bottle]}`, networkName: net });
+    acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: o.name }, cause: `${d.name} no longer uses ${o.labels[L.bottle]}`, networkName: net });
   }
   return undefined;
 }
@@ -55,7 +56,7 @@ export function planSharedRejoin(acts: ActionList, d: DesiredUnit, input: PlanIn
   for (const b of [...input.desired.values()].filter((x) => x.kind === 'bottle' && x.uses.includes(d.name)).sort((x, y) => x.unit.localeCompare(y.unit))) {
     const net = b.networks[0]!.name;
     if (!(index.networksByName.get(net) ?? []).some((n) => index.mine(b.unit, n))) continue; // a new bottle connects it itself
-    acts.add({ kind: 'connect', resource: { type: 'container', name: c.name }, cause: `rejoins ${net} as ${d.alias} (used by ${b.name})`, endpoint: { network: net, aliases: [d.alias ?? d.name] }, replaceStale: true });
+    acts.add({ kind: 'connect', on: 'container', resource: { type: 'container', name: c.name }, cause: `rejoins ${net} as ${d.alias} (used by ${b.name})`, endpoint: { network: net, aliases: [d.alias ?? d.name] }, replaceStale: true });
   }
 }
 

@@ -57,12 +57,12 @@ export function planUnit(
     const payload = { desired: n, subnet: s.subnet, gateway: gatewayOf(s.subnet), ipRange, hash, config };
     const obs = (index.networksByName.get(n.name) ?? []).find((o) => index.mine(d.unit, o));
     if (!obs) {
-      netIds.push(acts.add({ kind: 'create', resource: { type: 'network', name: n.name }, cause: 'not found', network: payload }).id);
+      netIds.push(acts.add({ kind: 'create', on: 'network', resource: { type: 'network', name: n.name }, cause: 'not found', network: payload }).id);
       continue;
     }
     const claim = index.claimOf(obs);
     if (!inv?.resources[resourceKey('network', n.name)] || claim.kind === 'adoptable') {
-      acts.add({ kind: 'adopt', resource: { type: 'network', name: n.name }, cause: adoptCause(claim), adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash], owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: obs.id } });
+      acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'network', name: n.name }, cause: adoptCause(claim), adopt: { type: 'network', role: n.role, specHash: obs.labels[L.specHash], owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: obs.id } });
     }
     if (obs.labels[L.specHash] !== hash) {
       const why = obs.subnets[0] !== s.subnet ? `subnet ${obs.subnets.join(',')} -> ${s.subnet}` : 'network settings changed';
@@ -74,10 +74,10 @@ export function planUnit(
       // Containers must leave the network first: ours are removed now and recreated below; shared
       // sidecars are disconnected and rejoin it below.
       for (const c of index.containersOnNetwork.get(n.name) ?? []) {
-        if (index.mine(d.unit, c)) acts.add({ kind: 'remove', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
-        else if (index.isOurShared(c)) acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `leaves ${n.name}, which is recreated`, networkName: n.name });
+        if (index.mine(d.unit, c)) acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
+        else if (index.isOurShared(c)) acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `leaves ${n.name}, which is recreated`, networkName: n.name });
       }
-      netIds.push(acts.add({ kind: 'recreate', resource: { type: 'network', name: n.name }, cause: why, network: payload, networkId: obs.id }).id);
+      netIds.push(acts.add({ kind: 'recreate', on: 'network', resource: { type: 'network', name: n.name }, cause: why, network: payload, networkId: obs.id }).id);
     }
   }
 
@@ -104,7 +104,7 @@ export function planUnit(
   if (blocked) return hold('NetworkInUse', `${blocked}; it is no longer needed but is not removed while it is attached`);
   const ctrActionIds = acts.list.filter((a) => a.resource.type !== 'network').map((a) => a.id);
   for (const n of stale) {
-    acts.add({ kind: 'remove', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds, networkId: n.id });
+    acts.add({ kind: 'remove', on: 'network', resource: { type: 'network', name: n.name }, cause: 'no longer needed by the bottle', after: ctrActionIds, networkId: n.id });
   }
 
   // Invariant 8 from the other side: nobody else's container sits on the bottle's networks.

@@ -17,7 +17,7 @@ export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatu
     const o = (index.networksByName.get(n.name) ?? []).find((x) => index.owns(d.unit, x));
     out.push({ type: 'network', name: n.name, health: o ? 'present' : 'missing' });
   }
-  const planned = new Map(u.actions.filter((a) => a.container?.hash).map((a) => [a.resource.name, a.container!.hash!]));
+  const planned = new Map(u.actions.flatMap((a) => ('container' in a && a.container.hash ? [[a.resource.name, a.container.hash] as const] : [])));
   for (const c of d.containers) {
     const found = index.containersByName.get(c.name);
     const o = found && index.owns(d.unit, found) ? found : undefined;
@@ -35,7 +35,7 @@ export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatu
     const m = d.machine;
     const found = index.machinesByName.get(m.name);
     const o = found && index.owns(d.unit, found) ? found : undefined;
-    const want = u.actions.find((a) => a.machine?.hash && a.resource.name === m.name)?.machine?.hash;
+    const want = u.actions.flatMap((a) => (a.on === 'machine' && 'machine' in a && typeof a.machine === 'object' && 'hash' in a.machine && a.resource.name === m.name ? [a.machine.hash] : []))[0];
     if (!o) out.push({ type: 'machine', name: m.name, health: 'missing' });
     else if (want && o.labels[L.specHash] !== want) out.push({ type: 'machine', name: m.name, health: 'drifted', detail: 'spec hash differs' });
     else out.push({ type: 'machine', name: m.name, health: o.state === 'running' ? 'running' : 'stopped', detail: o.state === 'running' ? undefined : o.rawState });

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import Docker from 'dockerode';
 import { DockerError, mapDockerError } from './errors.js';
 import { normalizeImageRef } from './image-ref.js';
+import { containerCreateBody, type ContainerCreate } from './create-body.js';
 
 export { normalizeImageRef };
 
@@ -198,7 +199,9 @@ export class DockerDriver {
   }
 
   /** The body goes in the request body only: dockerode would otherwise copy it into the URL. */
-  async createContainer(name: string, body: Record<string, unknown>): Promise<string> {
+  async createContainer(spec: ContainerCreate): Promise<string> {
+    const name = spec.name;
+    const body = containerCreateBody(spec);
     const c = await this.call(`create container ${name}`, () =>
       this.docker.createContainer({ _query: { name }, _body: body } as unknown as Docker.ContainerCreateOptions),
     );

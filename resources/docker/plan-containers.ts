@@ -1,7 +1,7 @@
 import { normalizeImageRef } from './image-ref.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredContainer, DesiredUnit, Endpoint } from '../../controller/desired.js';
-import { configHash, containerConfig, describeConfigChange, secretFreeHash } from '../../controller/hash.js';
+import { configHash, containerConfig, describeConfigChange, secretDigests, secretFreeHash } from '../../controller/hash.js';
 import { L } from '../../controller/labels.js';
 import { type ActionList, shortId, shortName } from '../../controller/plan-actions.js';
 import { resolveEnv } from '../../controller/plan-env.js';
@@ -40,7 +40,7 @@ export function planContainers(
   const desiredNames = new Set(d.containers.map((c) => c.name));
   for (const o of [...index.ownedBy(d.unit).containers, ...index.adoptableBy(d.unit).containers]) {
     if (!desiredNames.has(o.name) && !acts.lastOf(o.name)) {
-      acts.add({ kind: 'remove', resource: { type: 'container', name: o.name }, cause: 'no longer declared in the bottle' });
+      acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: o.name }, cause: 'no longer declared in the bottle' });
     }
   }
 
@@ -54,7 +54,7 @@ export function planContainers(
     const owner = ip ? pinnedBy.get(`${c.primary.network}/${ip}`) : undefined;
     if (o && owner && owner !== c.name) {
       squatters.add(c.name);
-      acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: `it holds ${ip}, pinned for ${shortName(owner, d)}`, networkName: c.primary.network, after: netIds });
+      acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `it holds ${ip}, pinned for ${shortName(owner, d)}`, networkName: c.primary.network, after: netIds });
     }
   }
 
@@ -64,8 +64,8 @@ export function planContainers(
 
   for (const c of d.containers) {
     const res = resolveEnv(c, d, index, changing, opts.publishHost);
-    const secretDigests = Object.fromEntries(Object.entries(c.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
-    const config = res.deferred ? undefined : containerConfig(c, res.env, secretDigests, opts.publishHost);
+    const digests = secretDigests(c.secretEnv, input.secretDigest);
+    const config = res.deferred ? undefined : containerConfig(c, res.env, digests, opts.publishHost);
     const hash = config ? configHash(config) : undefined;
     if (hash) unitHashes.push(hash);
     const o = recreateAll ? undefined : index.containersByName.get(c.name);
@@ -82,6 +82,7 @@ export function planContainers(
     const replace = (kind: 'create' | 'recreate', cause: string, verifyHash?: string) => {
       acts.add({
         kind,
+        on: 'container',
         resource: { type: 'container', name: c.name },
         cause,
         container: { desired: c, hash, config, verifyHash, stopSignal: image?.stopSignal || 'SIGTERM' },
@@ -92,7 +93,7 @@ export function planContainers(
       });
       connects(acts, c, c.managedExtras, 'joins');
       connects(acts, c, c.externalNetworks.map((n) => ({ network: n, aliases: [] })), 'joins', index);
-      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor });
+      acts.add({ kind: 'start', on: 'container', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor });
       changing.add(c.name);
       replaced.add(c.name);
     };
@@ -113,11 +114,12 @@ export function planContainers(
       // hash and the secret values found in the container prove the same thing.
       const sameNow = hash !== undefined && observedHash === hash;
       const secretFree = config ? secretFreeHash(config) : undefined;
-      const provenWithoutKey = !sameNow && hash !== undefined && secretFree !== undefined && o.labels[L.configHash] === secretFree && secretsMatch(input.observedSecrets?.get(c.name), secretDigests);
+      const provenWithoutKey = !sameNow && hash !== undefined && secretFree !== undefined && o.labels[L.configHash] === secretFree && secretsMatch(input.observedSecrets?.get(c.name), digests);
       // Files already on disk with the desired content count as delivered: adopting never signals.
       const onDisk = Object.fromEntries(c.files.filter((f) => input.fileHashes.get(f.hostPath) === f.hash).map((f) => [f.path, f.hash]));
       acts.add({
         kind: 'adopt',
+        on: 'inventory',
         resource: { type: 'container', name: c.name },
         cause: adoptCause(claim),
         adopt: {
@@ -169,17 +171,17 @@ export function planContainers(
     for (const net of Object.keys(o.networks).sort()) {
       if (declared.has(net) || (d.kind === 'shared' && index.isOurNetwork(net))) continue;
       const was = rec?.extraNetworks?.includes(net);
-      acts.add({ kind: 'disconnect', resource: { type: 'container', name: c.name }, cause: was ? `${net} no longer in agent.networks` : `${net} is not declared (connected by hand): a bottle reaches only what it declares`, networkName: net, networkId: o.networks[net]!.networkId || undefined });
+      acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: was ? `${net} no longer in agent.networks` : `${net} is not declared (connected by hand): a bottle reaches only what it declares`, networkName: net, networkId: o.networks[net]!.networkId || undefined });
     }
     // Created before bottled set `always` with an explicit stop signal: a signal through the kill
     // API on Docker 20.10 marks such a container stopped, so a later crash or engine restart
     // would leave it down (moby#41302). Changed in place, once.
     if (!o.labels[L.createId] && rec?.restartPolicy !== 'always') {
-      acts.add({ kind: 'update', resource: { type: 'container', name: c.name }, cause: 'restart policy unless-stopped -> always (so a signal never turns off Docker\'s restarts)', restartPolicy: 'always' });
+      acts.add({ kind: 'update', on: 'container', resource: { type: 'container', name: c.name }, cause: 'restart policy unless-stopped -> always (so a signal never turns off Docker\'s restarts)', restartPolicy: 'always' });
     }
     if (!running) {
       const how = o.state === 'exited' ? `found exited, code ${o.exitCode ?? '?'}` : `found ${o.state}`;
-      acts.add({ kind: 'start', resource: { type: 'container', name: c.name }, cause: how, waitFor, after: waitIds });
+      acts.add({ kind: 'start', on: 'container', resource: { type: 'container', name: c.name }, cause: how, waitFor, after: waitIds });
       changing.add(c.name);
     }
   }
@@ -204,6 +206,7 @@ export function connects(acts: ActionList, c: DesiredContainer, eps: Endpoint[],
   for (const ep of eps) {
     acts.add({
       kind: 'connect',
+      on: 'container',
       resource: { type: 'container', name: c.name },
       cause: `${why} ${ep.network}${ep.aliases.length ? ` as ${ep.aliases.join(', ')}` : ''}`,
       endpoint: ep,

@@ -1,13 +1,13 @@
+import type { FileOwner } from './actions.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredContainer, DesiredFile } from '../../controller/desired.js';
 import type { ActionList } from '../../controller/plan-actions.js';
 import type { PlanInput } from '../../controller/plan.js';
-import type { ActionKind } from '../../controller/plan-types.js';
 
-export interface FileOwner {
-  uid: number;
-  gid: number;
-}
+export type { FileOwner };
+
+/** How a running container is told of new content. */
+type Delivery = { kind: 'restart' } | { kind: 'signal'; signal: string } | { kind: 'exec'; exec: string[] };
 
 /** The owner a rendered file must have: its own uid/gid, else the container's user (when known). */
 export function ownerOf(f: DesiredFile, containerUser: FileOwner | undefined): FileOwner | undefined {
@@ -28,7 +28,7 @@ export function planFiles(
   containerUser: FileOwner | undefined,
 ): void {
   const delivered = inv?.delivered[c.name] ?? {};
-  const pending: { kind: ActionKind; key: string; files: DesiredFile[]; signal?: string; exec?: string[] }[] = [];
+  const pending: ({ key: string; files: DesiredFile[] } & Delivery)[] = [];
   for (const f of c.files) {
     const onDisk = input.fileHashes.get(f.hostPath);
     const owner = ownerOf(f, containerUser);
@@ -40,6 +40,7 @@ export function planFiles(
         : f.onChange.type === 'signal' ? `, then ${f.onChange.signal}` : f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
       acts.add({
         kind: 'rewrite-file',
+        on: 'file',
         resource: { type: 'file', name: `${c.name}:${f.path}` },
         cause: `${onDisk === undefined ? 'file missing on host' : 'content changed'}: rewrite in place${action}`,
         file: f,
@@ -49,6 +50,7 @@ export function planFiles(
       // Same content, same inode: the owner is changed in place and nothing needs telling.
       acts.add({
         kind: 'rewrite-file',
+        on: 'file',
         resource: { type: 'file', name: `${c.name}:${f.path}` },
         cause: `owner ${ownerNow!.uid}:${ownerNow!.gid} -> ${owner!.uid}:${owner!.gid}`,
         file: f,
@@ -63,30 +65,19 @@ export function planFiles(
     // A file that was missing on the host is written to a new inode, which a running container's
     // single-file bind mount cannot see: only a restart binds it again.
     const rebind = onDisk === undefined;
-    const type = rebind ? 'restart' : f.onChange.type;
-    const key = type === 'signal' && f.onChange.type === 'signal' ? `signal:${f.onChange.signal}` : type === 'exec' && f.onChange.type === 'exec' ? `exec:${JSON.stringify(f.onChange.command)}` : 'restart';
+    const how: Delivery =
+      rebind || f.onChange.type === 'restart' ? { kind: 'restart' }
+      : f.onChange.type === 'signal' ? { kind: 'signal', signal: f.onChange.signal }
+      : { kind: 'exec', exec: f.onChange.command };
+    const key = how.kind === 'signal' ? `signal:${how.signal}` : how.kind === 'exec' ? `exec:${JSON.stringify(how.exec)}` : 'restart';
     const existing = pending.find((p) => p.key === key);
     if (existing) existing.files.push(f);
-    else pending.push({
-      kind: type as ActionKind,
-      key,
-      files: [f],
-      signal: type === 'signal' && f.onChange.type === 'signal' ? f.onChange.signal : undefined,
-      exec: type === 'exec' && f.onChange.type === 'exec' ? f.onChange.command : undefined,
-    });
+    else pending.push({ ...how, key, files: [f] });
   }
   // A restart delivers everything; signals and execs are then pointless.
   const restart = pending.find((p) => p.kind === 'restart');
   const list = restart ? [{ ...restart, files: pending.flatMap((p) => p.files) }] : pending;
-  for (const p of list) {
-    const paths = p.files.map((f) => f.path).join(', ');
-    acts.add({
-      kind: p.kind,
-      resource: { type: 'container', name: c.name },
-      cause: `${paths} changed`,
-      delivers: p.files,
-      signal: p.signal,
-      exec: p.exec,
-    });
+  for (const { key: _key, files, ...how } of list) {
+    acts.add({ ...how, on: 'container', resource: { type: 'container', name: c.name }, cause: `${files.map((f) => f.path).join(', ')} changed`, delivers: files });
   }
 }

@@ -1,7 +1,8 @@
 import type { MachineObserved } from './driver.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredFile, DesiredMachine, DesiredUnit } from '../../controller/desired.js';
-import { configHash, describeConfigChange, machineConfig, secretFreeHash } from '../../controller/hash.js';
+import { configHash, describeConfigChange, machineConfig, secretDigests, secretFreeHash } from '../../controller/hash.js';
+import { machineAllowList } from './allow-list.js';
 import { L } from '../../controller/labels.js';
 import type { ActionList } from '../../controller/plan-actions.js';
 import type { Changed } from '../docker/plan-containers.js';
@@ -26,19 +27,18 @@ export function planMachine(
   const { opts } = input;
   // Addresses the machine may reach: each sidecar, and the publish host when ports are published.
   let deferred = false;
-  const allow: string[] = [];
+  const ips: string[] = [];
   for (const c of d.containers) {
     const ip = c.primary.ip ?? (changing.has(c.name) ? undefined : index.containersByName.get(c.name)?.networks[c.primary.network]?.ip);
     if (!ip) deferred = true;
-    else allow.push(`${ip}/32`);
+    else ips.push(ip);
   }
-  if (d.containers.some((c) => c.ports.length)) allow.push(`${opts.publishHost}/32`);
+  const allow = machineAllowList(ips, d.containers.some((c) => c.ports.length > 0), opts.publishHost);
   const res = resolveEnv(m, d, index, changing, opts.publishHost);
   deferred ||= res.deferred;
-  const secretDigests = Object.fromEntries(Object.entries(m.secretEnv).map(([k, v]) => [k, input.secretDigest(v)!]));
   const fromStat = m.from ? input.fromStats?.get(m.from) : undefined;
   if (m.from && input.fromStats && fromStat === undefined) return { reason: 'ArtifactMissing', message: `agent.from ${m.from} does not exist` };
-  const config = deferred ? undefined : machineConfig(m, res.env, secretDigests, allow, fromStat);
+  const config = deferred ? undefined : machineConfig(m, res.env, secretDigests(m.secretEnv, input.secretDigest), allow, fromStat);
   const hash = config ? configHash(config) : undefined;
   if (hash) unitHashes.push(hash);
   const waitIds = m.waitFor.map((w) => acts.lastOf(w)).filter((x): x is number => !!x);
@@ -46,13 +46,13 @@ export function planMachine(
   // After a (re)create the copy itself is the delivery: the machine starts with the content.
   const copyAll = (why: string) => {
     for (const f of m.files) {
-      acts.add({ kind: 'rewrite-file', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: why, file: f, intoMachine: m.name, delivers: [f] });
+      acts.add({ kind: 'rewrite-file', on: 'machine', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: why, file: f, machineName: m.name, delivers: [f] });
     }
   };
 
   if (!o) {
-    acts.add({ kind: 'create', resource: { type: 'machine', name: m.name }, cause: `${m.image ?? m.from} with access to ${m.waitFor.length} sidecar${m.waitFor.length === 1 ? '' : 's'}`, machine: payload, after: waitIds, waitFor: m.waitFor });
-    acts.add({ kind: 'start', resource: { type: 'machine', name: m.name }, cause: 'new machine', implicit: true, machine: { desired: m } });
+    acts.add({ kind: 'create', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${m.image ?? m.from} with access to ${m.waitFor.length} sidecar${m.waitFor.length === 1 ? '' : 's'}`, machine: payload, after: waitIds, waitFor: m.waitFor });
+    acts.add({ kind: 'start', on: 'machine', resource: { type: 'machine', name: m.name }, cause: 'new machine', implicit: true, machine: m });
     copyAll('copy in after start');
     return undefined;
   }
@@ -63,7 +63,7 @@ export function planMachine(
     // A machine's secrets are references read at each start, so its secret-free hash is enough
     // to prove it unchanged when the HMAC key of its spec hash is gone.
     const proven = hash !== undefined && observedHash !== hash && o.labels[L.configHash] === secretFreeHash(config!);
-    acts.add({ kind: 'adopt', resource: { type: 'machine', name: m.name }, cause: adoptCause(claim), adopt: { type: 'machine', role: 'agent', specHash: proven ? hash : observedHash, labelHash: proven ? observedHash : undefined, applied: proven || observedHash === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined } });
+    acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'machine', name: m.name }, cause: adoptCause(claim), adopt: { type: 'machine', role: 'agent', specHash: proven ? hash : observedHash, labelHash: proven ? observedHash : undefined, applied: proven || observedHash === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined } });
     if (proven) observedHash = hash;
   } else if (rec.labelHash && rec.labelHash === observedHash) {
     observedHash = rec.specHash;
@@ -77,15 +77,15 @@ export function planMachine(
     recreate = describeConfigChange(rec?.applied, config!, o.labels[L.configHash]);
   }
   if (recreate) {
-    acts.add({ kind: 'recreate', resource: { type: 'machine', name: m.name }, cause: recreate, machine: { ...payload, verifyHash }, after: waitIds, waitFor: m.waitFor });
-    acts.add({ kind: 'start', resource: { type: 'machine', name: m.name }, cause: 'recreated', implicit: true, machine: { desired: m } });
+    acts.add({ kind: 'recreate', on: 'machine', resource: { type: 'machine', name: m.name }, cause: recreate, machine: { ...payload, verifyHash }, after: waitIds, waitFor: m.waitFor });
+    acts.add({ kind: 'start', on: 'machine', resource: { type: 'machine', name: m.name }, cause: 'recreated', implicit: true, machine: m });
     copyAll('copy in after recreate');
     return undefined;
   }
   if (o.state !== 'running') {
     // A stopped, crashed (stale pid) or unreachable machine: stop (kills a zombie), then start.
     const how = o.state === 'stopped' && o.stalePid ? 'found stopped with a stale pid (crashed)' : `found ${o.rawState}`;
-    acts.add({ kind: 'restart', resource: { type: 'machine', name: m.name }, cause: how, after: waitIds, machine: { desired: m } });
+    acts.add({ kind: 'restart', on: 'machine', resource: { type: 'machine', name: m.name }, cause: how, after: waitIds, machine: m });
   }
   const delivered = inv?.delivered[m.name] ?? {};
   const execs = new Map<string, { cmd: string[]; files: DesiredFile[] }>();
@@ -93,16 +93,16 @@ export function planMachine(
   for (const f of m.files) {
     if (delivered[f.path] === f.hash) continue;
     const then = f.onChange.type === 'exec' ? ', then exec' : f.onChange.type === 'restart' ? ', then restart' : '';
-    acts.add({ kind: 'rewrite-file', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: `content changed: copy in${then}`, file: f, intoMachine: m.name, delivers: f.onChange.type === 'recreate' ? [f] : undefined });
+    acts.add({ kind: 'rewrite-file', on: 'machine', resource: { type: 'file', name: `${m.name}:${f.path}` }, cause: `content changed: copy in${then}`, file: f, machineName: m.name, delivers: f.onChange.type === 'recreate' ? [f] : undefined });
     if (f.onChange.type === 'exec') {
       const key = JSON.stringify(f.onChange.command);
       execs.set(key, { cmd: f.onChange.command, files: [...(execs.get(key)?.files ?? []), f] });
     } else if (f.onChange.type === 'restart') restart = [...(restart ?? []), f];
   }
   if (restart) {
-    acts.add({ kind: 'restart', resource: { type: 'machine', name: m.name }, cause: `${restart.map((f) => f.path).join(', ')} changed`, delivers: [...restart, ...[...execs.values()].flatMap((e) => e.files)], machine: { desired: m } });
+    acts.add({ kind: 'restart', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${restart.map((f) => f.path).join(', ')} changed`, delivers: [...restart, ...[...execs.values()].flatMap((e) => e.files)], machine: m });
   } else {
-    for (const e of execs.values()) acts.add({ kind: 'exec', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files });
+    for (const e of execs.values()) acts.add({ kind: 'exec', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files });
   }
   return undefined;
 }

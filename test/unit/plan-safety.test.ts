@@ -7,6 +7,7 @@ import type { SharedSidecarDoc } from '../../specs/model.js';
 import { plan } from '../../controller/plan.js';
 import { L } from '../../controller/labels.js';
 import { OWNER, apply, bottle, empty, input, lines, loadOf, sidecar, unit } from '../fixtures/plan-world.js';
+import { field } from '../helpers/actions.js';
 
 /** Converge `docs` on an empty simulated engine; return the engine and the inventories. */
 function converged(docs: ReturnType<typeof bottle>[], over: Parameters<typeof input>[3] = {}) {
@@ -91,7 +92,7 @@ test('F7: a network connected to the agent by hand is disconnected; one it decla
   snap.containers.find((c) => c.name === 'bottle-a')!.networks['some-bridge'] = { networkId: 'n-some', ip: '172.30.0.5' };
   const u = unit(plan(input([bottle('a')], snap, invs, { fileHashes: fh })), 'a');
   assert.deepEqual(lines(u), ['disconnect container bottle-a']);
-  assert.equal(u.actions[0]!.networkName, 'some-bridge');
+  assert.equal(field(u.actions[0], 'networkName'), 'some-bridge');
   assert.match(u.actions[0]!.cause, /not declared \(connected by hand\)/);
 });
 

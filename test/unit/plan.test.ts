@@ -9,6 +9,7 @@ import { renderBottle } from '../../controller/render.js';
 import { L } from '../../controller/labels.js';
 import { formatPlan, planJson } from '../../controller/plan-format.js';
 import { INSTANCE, OWNER, apply, bottle, empty, images, input, lines, loadOf, paths, sidecar, unit } from '../fixtures/plan-world.js';
+import { field } from '../helpers/actions.js';
 
 test('cold start: networks, then sidecar on its first network, connect, start, then agent', () => {
   const p = plan(input([bottle('impl')], empty()));
@@ -26,13 +27,13 @@ test('cold start: networks, then sidecar on its first network, connect, start, t
   const agentCreate = u.actions[5]!;
   // The agent waits for the sidecar's start and both networks.
   assert.ok(agentCreate.after.includes(5) && agentCreate.after.includes(1));
-  assert.deepEqual(agentCreate.waitFor, ['bottle-impl-bundle']);
+  assert.deepEqual(field(agentCreate, 'waitFor'), ['bottle-impl-bundle']);
   // The bottle network is internal with inhibit_ipv4; subnets are allocated from the pool.
-  const net = u.actions[0]!.network!;
+  const net = field(u.actions[0], 'network');
   assert.equal(net.desired.internal, true);
   assert.equal(net.desired.options['com.docker.network.bridge.inhibit_ipv4'], 'true');
   assert.equal(net.subnet, '10.231.0.0/28');
-  assert.equal(u.actions[1]!.network!.subnet, '10.231.0.16/28');
+  assert.equal(field(u.actions[1], 'network').subnet, '10.231.0.16/28');
 });
 
 test('a second pass over what the first made is empty', () => {
@@ -67,7 +68,7 @@ test('a file with a signal onChange is rewritten in place and signalled, not rec
   apply(plan(input([withFile('v1')], snap, invs)), snap, invs, fh);
   const p = plan(input([withFile('v2')], snap, invs, { fileHashes: fh }));
   assert.deepEqual(lines(unit(p, 'a')), ['rewrite-file file bottle-a-bundle:/app/routes.yaml', 'signal container bottle-a-bundle']);
-  assert.equal(unit(p, 'a').actions[1]!.signal, 'SIGHUP');
+  assert.equal(field(unit(p, 'a').actions[1], 'signal'), 'SIGHUP');
   apply(p, snap, invs, fh);
   assert.equal(unit(plan(input([withFile('v2')], snap, invs, { fileHashes: fh })), 'a').state, 'in-sync');
 });
@@ -112,7 +113,7 @@ test('foreign look-alikes and other instances are never touched', () => {
   const p = plan(input([bottle('b')], snap));
   assert.deepEqual(p.units.map((u) => u.unit), ['b']);
   // and the allocator skipped the foreign network's subnet
-  assert.equal(unit(p, 'b').actions[0]!.network!.subnet, '10.231.0.16/28');
+  assert.equal(field(unit(p, 'b').actions[0], 'network').subnet, '10.231.0.16/28');
 });
 
 test('a name taken by a foreign container holds the bottle with a collision', () => {
@@ -202,8 +203,8 @@ test('pinned ip placeholders resolve at plan time; an image missing on the engin
   });
   const u = unit(plan(input([doc], empty())), 'p');
   const agent = u.actions.find((a) => a.kind === 'create' && a.resource.name === 'bottle-p')!;
-  assert.deepEqual((agent.container!.config as { env: Record<string, string> }).env, { PROXY: 'http://192.168.50.2:9099' });
-  assert.equal(u.actions[0]!.network!.subnet, '192.168.50.0/24');
+  assert.deepEqual((field(agent, 'container').config! as { env: Record<string, string> }).env, { PROXY: 'http://192.168.50.2:9099' });
+  assert.equal(field(u.actions[0], 'network').subnet, '192.168.50.0/24');
 
   const missing = bottle('m', { agent: { image: 'nope:1', env: {}, secretEnv: {}, files: [], networks: [], init: true } });
   assert.equal(unit(plan(input([missing], empty())), 'm').held!.reason, 'ImageMissing');
@@ -225,7 +226,7 @@ test('pinned addresses: dynamic ones come from the other half; a container holdi
   const snap = empty();
   const invs = new Map<string, Inventory>();
   const first = plan(input([doc], snap, invs));
-  assert.equal(unit(first, 'p').actions[0]!.network!.ipRange, '192.168.50.128/25');
+  assert.equal(field(unit(first, 'p').actions[0], 'network').ipRange, '192.168.50.128/25');
   apply(first, snap, invs);
   // After an engine restart the agent started first and took the sidecar's address.
   const agent = snap.containers.find((c) => c.name === 'bottle-p')!;
