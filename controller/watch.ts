@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker.js';
 import { DockerEventStream, type EngineEvent } from '../resources/docker-events.js';
-import type { CommonFlags } from './cli.js';
+import type { CommonFlags } from './cli-options.js';
 import { EXIT } from './exit-codes.js';
 import { Controller } from './controller.js';
 import { durations } from './flags.js';
