@@ -24,45 +24,7 @@ import { formatPlan, hasChanges, planJson } from './plan-format.js';
 import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
 
 import { EXIT } from './exit-codes.js';
-
-
-export interface CommonFlags {
-  dir: string;
-  git?: string;
-  ref: string;
-  subdir: string;
-  maxDeletions?: string;
-  stateDir?: string;
-  instance: string;
-  prefix: string;
-  subnetPool: string;
-  dockerHost?: string;
-  smolvm?: string;
-  logLevel: string;
-  allowEmpty?: boolean;
-  allowOutside?: boolean;
-  adopt?: boolean;
-  gitSshKey?: string;
-  gitKnownHosts?: string;
-  verifyCommits?: string;
-  gitInterval?: string;
-  webhookAddr?: string;
-  webhookSecretFile?: string;
-  secretsFile?: string;
-  publishHost: string;
-  concurrency: string;
-  lockTimeout: string;
-  waitTimeout: string;
-  json?: boolean;
-  source?: boolean;
-  dryRun?: boolean;
-  once?: boolean;
-  retries: string;
-  resync: string;
-  metricsAddr?: string;
-  shutdownTimeout: string;
-  smolvmPoll: string;
-}
+import type { CommonFlags } from './cli-options.js';
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 

@@ -6,7 +6,6 @@ import type { DockerDriver } from '../resources/docker/driver.js';
 import { DockerError } from '../resources/docker/errors.js';
 import type { LoadResult } from '../specs/model.js';
 import { sha256 } from '../state/fsutil.js';
-import { readStatus, writeStatus } from '../state/status.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
 import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } from './pass.js';
 import { DELETION_WINDOW_MS } from './plan.js';
@@ -14,6 +13,7 @@ import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
 import { unitKey } from './unit-key.js';
+import { noteRetry } from './status-writer.js';
 import type { PassProgress } from './progress.js';
 
 
@@ -155,7 +155,7 @@ export class Controller {
         if (state === last) return;
         last = state;
         this.log.debug({ bottle: unit, state }, `bottle ${unit} is ${state}`);
-        if (state === 'backoff') void this.noteRetry(unit, s.context.nextRetryAt, s.context.lastError);
+        if (state === 'backoff') void noteRetry(this.o.pass.paths, unit, s.context.nextRetryAt, s.context.lastError);
         if (s.status === 'done') this.actors.delete(unit);
         this.o.metrics?.setConditions(this.stateCounts());
         this.checkSettled();
@@ -165,13 +165,6 @@ export class Controller {
     this.actors.set(unit, actor);
     actor.start();
     return actor;
-  }
-
-  private async noteRetry(unit: string, at: number | undefined, error: string | undefined): Promise<void> {
-    const st = await readStatus(this.o.pass.paths, unit);
-    if (!st || !at) return;
-    await writeStatus(this.o.pass.paths, { ...st, nextRetryAt: new Date(at).toISOString(), lastError: error ?? st.lastError });
-
   }
 
   stateCounts(): Record<string, number> {

@@ -1,3 +1,4 @@
+import type { SnapshotIndex } from './plan-index.js';
 import type { Inventory } from '../state/inventory.js';
 import type { DesiredUnit } from './desired.js';
 import type { DistributiveOmit } from './action-base.js';
@@ -51,4 +52,17 @@ export function shortId(id: string): string {
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export interface Changed {
+  /** Containers created, recreated or started in this pass (their addresses may change). */
+  changing: Set<string>;
+  /** Containers created or recreated (new endpoints). */
+  replaced: Set<string>;
+}
+
+export function adoptCause(claim: ReturnType<SnapshotIndex['claimOf']>): string {
+  return claim.kind === 'adoptable'
+    ? `taken over with --adopt from ${claim.owner ? `state directory owner ${claim.owner}` : 'an older bottled'}`
+    : 'ours (owner label), missing from the inventory';
 }

@@ -3,7 +3,7 @@ import type { Inventory } from '../state/inventory.js';
 import { L } from './labels.js';
 import { ActionList, heldUnit } from './plan-actions.js';
 import type { SnapshotIndex } from './plan-index.js';
-import type { PlanInput } from './plan.js';
+import type { PlanInput } from './plan-input.js';
 import type { UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 

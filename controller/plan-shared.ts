@@ -1,9 +1,8 @@
 import type { DesiredUnit } from './desired.js';
 import { L } from './labels.js';
-import type { ActionList } from './plan-actions.js';
-import type { Changed } from '../resources/docker/plan-containers.js';
+import type { ActionList, Changed } from './plan-actions.js';
 import type { SnapshotIndex } from './plan-index.js';
-import type { PlanInput } from './plan.js';
+import type { PlanInput } from './plan-input.js';
 import { unitKey } from './unit-key.js';
 
 /**

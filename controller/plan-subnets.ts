@@ -1,5 +1,5 @@
 import { AddressSpace, rangeOf } from './address-space.js';
-import type { PlanInput } from './plan.js';
+import type { PlanInput } from './plan-input.js';
 import type { SnapshotIndex } from './plan-index.js';
 import { derivedCandidates } from './subnets.js';
 

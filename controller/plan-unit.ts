@@ -3,14 +3,14 @@ import { sha256 } from '../state/fsutil.js';
 import type { DesiredUnit } from './desired.js';
 import { configHash, networkConfig } from './hash.js';
 import { L } from './labels.js';
-import { ActionList, heldUnit } from './plan-actions.js';
+import { ActionList, adoptCause, heldUnit } from './plan-actions.js';
 import { planContainers } from '../resources/docker/plan-containers.js';
 import type { SnapshotIndex } from './plan-index.js';
 import { planMachine } from '../resources/smolvm/plan.js';
 import { foreignEndpoints } from './plan-removal.js';
 import { planSharedAttachments, planSharedRejoin } from './plan-shared.js';
 import type { SubnetChoice } from './plan-subnets.js';
-import type { PlanInput } from './plan.js';
+import type { PlanInput } from './plan-input.js';
 import type { Hold, UnitPlan } from './plan-types.js';
 import { dynamicRange, gatewayOf, hostAddress } from './subnets.js';
 import { unitKey, type UnitKey } from './unit-key.js';
@@ -120,12 +120,6 @@ export function planUnit(
   base.state = acts.list.length ? 'changes' : 'in-sync';
   base.specHash = sha256(unitHashes.join(','));
   return base;
-}
-
-export function adoptCause(claim: ReturnType<SnapshotIndex['claimOf']>): string {
-  return claim.kind === 'adoptable'
-    ? `taken over with --adopt from ${claim.owner ? `state directory owner ${claim.owner}` : 'an older bottled'}`
-    : 'ours (owner label), missing from the inventory';
 }
 
 /** What stops a unit before anything is planned: suspend, collisions, missing inputs. */

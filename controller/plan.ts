@@ -1,8 +1,6 @@
-import type { LoadResult } from '../specs/model.js';
 import { isBrokenSource } from '../specs/load.js';
 import type { Inventory } from '../state/inventory.js';
-import type { DesiredUnit } from './desired.js';
-import type { Observed } from './observed.js';
+import type { PlanInput } from './plan-input.js';
 import { heldUnit } from './plan-actions.js';
 import { SnapshotIndex } from './plan-index.js';
 import { planRemoval } from './plan-removal.js';
@@ -13,61 +11,7 @@ import { unitKey, type UnitKey } from './unit-key.js';
 
 export type { Observed } from './observed.js';
 
-export interface PlanOptions {
-  prefix: string;
-  instance: string;
-  /** This state directory's owner id (state/owner.ts): what proves a resource is ours. */
-  owner: string;
-  /** `--adopt`: take over declared bottles' resources that another state directory created. */
-  adopt?: boolean;
-  /** Owner ids whose state directory still exists: `--adopt` never takes from those. */
-  liveOwners?: Set<string>;
-  subnetPool: string;
-  publishHost: string;
-  allowEmpty: boolean;
-  /** A pass that would remove more units than this removes none (Infinity: no limit). */
-  maxDeletions?: number;
-  /** Watch mode: units removed in the recent window, which count against maxDeletions too. */
-  recentDeletions?: number;
-  /** Subnets of the host's own interfaces: never allocated to a bottle network. */
-  hostSubnets: string[];
-}
-
-/** What an image says about how its containers run (from one inspect per image ID, cached). */
-export interface ImageInfo {
-  /** `Config.User` as written: "", "1000", "1000:1000", "node", "node:staff". */
-  user?: string;
-  stopSignal?: string;
-  /** The user resolved to ids (numeric users at once; names once a container of it was created). */
-  uid?: number;
-  gid?: number;
-}
-
-export interface PlanInput {
-  load: LoadResult;
-  /** Rendered valid bottles, by unit. */
-  desired: Map<string, DesiredUnit>;
-  snapshot: Observed;
-  /** size:mtime of each smolvm `from` artifact, so a rebuilt one recreates its machine. */
-  fromStats?: Map<string, string | undefined>;
-  inventories: Map<string, Inventory>;
-  /** Content hash of each rendered file on disk now (undefined: missing), by host path. */
-  fileHashes: Map<string, string | undefined>;
-  /** Owner of each rendered file on disk now, by host path (absent: not known). */
-  fileOwners?: Map<string, { uid: number; gid: number }>;
-  /** Keyed digest of a secret variable's value; undefined when the variable is not set. */
-  secretDigest: (envVar: string) => string | undefined;
-  /**
-   * Containers about to be adopted with no record of their configuration: keyed digests of the
-   * secret values found in their environment (read from the engine, never kept), by container.
-   */
-  observedSecrets?: Map<string, Record<string, string | undefined>>;
-  /** By image ID. */
-  images?: Map<string, ImageInfo>;
-  opts: PlanOptions;
-  /** Plan only the units this accepts (watch mode works per bottle). */
-  include?: (unit: string) => boolean;
-}
+export type { ImageInfo, PlanInput, PlanOptions } from './plan-input.js';
 
 /**
  * The planner: desired graph + one observed snapshot + inventory -> ordered actions with causes.

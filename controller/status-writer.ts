@@ -1,7 +1,7 @@
 import type { SnapshotIndex } from './plan-index.js';
 import type { LoadResult } from '../specs/model.js';
 import type { StatePaths } from '../state/paths.js';
-import { writeStatus, type Condition, type ResourceStatus, type UnitStatus } from '../state/status.js';
+import { readStatus, writeStatus, type Condition, type ResourceStatus, type UnitStatus } from '../state/status.js';
 import type { UnitResult } from './execute.js';
 import { L } from './labels.js';
 import { STALLED_REASONS, type UnitPlan } from './plan-types.js';
@@ -92,4 +92,14 @@ export async function writeUnitStatus(
     lastError: r.ok ? undefined : r.error,
   }, prev);
   return readyChanged;
+}
+
+/**
+ * A unit in backoff: its status (written by its last pass) says when the next attempt is. No
+ * status yet, or no time to say: nothing is written.
+ */
+export async function noteRetry(paths: StatePaths, unit: string, at: number | undefined, error: string | undefined): Promise<void> {
+  const st = await readStatus(paths, unit);
+  if (!st || !at) return;
+  await writeStatus(paths, { ...st, nextRetryAt: new Date(at).toISOString(), lastError: error ?? st.lastError });
 }

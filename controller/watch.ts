@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker/driver.js';
-import { DockerEventStream, type EngineEvent } from '../resources/docker/events.js';
-import type { CommonFlags } from './cli.js';
+import { DockerEventStream } from '../resources/docker/events.js';
+import type { CommonFlags } from './cli-options.js';
 import { EXIT } from './exit-codes.js';
 import { Controller } from './controller.js';
 import { durations } from './flags.js';
@@ -10,7 +10,7 @@ import { FileTrigger } from './file-trigger.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions } from './pass.js';
 import type { HeldLock } from '../state/lock.js';
-import { unitKey } from './unit-key.js';
+import { driftOfEvent } from './docker-trigger.js';
 import { PassProgress } from './progress.js';
 import { SourceFollower } from './git-follow.js';
 import { startWebhook } from './webhook.js';
@@ -69,10 +69,8 @@ export async function watch(
   let lastTick = Date.now();
   const events = new DockerEventStream(docker.docker, {
     onEvent: (e) => {
-      if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return;
-      // A container that died may still be listed as running: its pass inspects it.
-      const died = e.type === 'container' && (e.action === 'die' || e.action === 'oom') ? e.attributes.name : undefined;
-      for (const unit of unitsOfEvent(e, o.instance, controller)) {
+      const { units, died } = driftOfEvent(e, o.instance, controller);
+      for (const unit of units) {
         log.debug({ bottle: unit, event: `${e.type} ${e.action}` }, 'drift');
         controller.drift(unit, died);
       }
@@ -160,29 +158,3 @@ export async function watch(
   log.info('stopped');
   return EXIT.ok;
 }
-
-/** Docker events that can mean a bottle drifted from its spec. */
-const DRIFT_ACTIONS = new Set([
-  'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
-  'container:health_status: unhealthy', 'network:connect', 'network:disconnect', 'network:destroy',
-]);
-
-/**
- * The units an event may concern. Routing only asks for a pass, and the pass proves ownership,
- * so it is generous: the instance label (or a network/container we saw in a unit) is enough.
- */
-export function unitsOfEvent(e: EngineEvent, instance: string, controller: Pick<Controller, 'unitsOfNetwork' | 'unitOfContainer'>): string[] {
-  if (e.type === 'container') {
-    const a = e.attributes;
-    if (a['bottled.managed-by'] !== 'bottled' || a['bottled.instance'] !== instance) return [];
-    const unit = unitKey.fromLabels(a);
-    return unit ? [unit] : [];
-  }
-  // Network events carry no labels: find the units by network name, and by the container that
-  // was connected or disconnected (an agent connected by hand to a network of someone else's).
-  const units = new Set(controller.unitsOfNetwork(e.attributes.name ?? ''));
-  const byContainer = e.attributes.container ? controller.unitOfContainer(e.attributes.container) : undefined;
-  if (byContainer) units.add(byContainer);
-  return [...units];
-}
-

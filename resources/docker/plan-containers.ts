@@ -3,25 +3,17 @@ import type { Inventory } from '../../state/inventory.js';
 import type { DesiredContainer, DesiredUnit, Endpoint } from '../../controller/desired.js';
 import { configHash, containerConfig, describeConfigChange, secretDigests, secretFreeHash } from '../../controller/hash.js';
 import { L } from '../../controller/labels.js';
-import { type ActionList, shortId, shortName } from '../../controller/plan-actions.js';
+import { type ActionList, adoptCause, type Changed, shortId, shortName } from '../../controller/plan-actions.js';
 import { resolveEnv } from '../../controller/plan-env.js';
 import { planFiles, type FileOwner } from './plan-files.js';
 import type { SnapshotIndex } from '../../controller/plan-index.js';
-import type { PlanInput } from '../../controller/plan.js';
-import { adoptCause } from '../../controller/plan-unit.js';
+import type { PlanInput } from '../../controller/plan-input.js';
 
 export interface ContainerPhase {
   netIds: number[];
   /** A network of the unit is recreated: every container of it is created anew. */
   recreateAll: boolean;
   unitHashes: string[];
-}
-
-export interface Changed {
-  /** Containers created, recreated or started in this pass (their addresses may change). */
-  changing: Set<string>;
-  /** Containers created or recreated (new endpoints). */
-  replaced: Set<string>;
 }
 
 /** Containers of one unit: create, recreate, adopt, or fix in place what differs. */

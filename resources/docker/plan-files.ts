@@ -2,7 +2,7 @@ import type { FileOwner } from './actions.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredContainer, DesiredFile } from '../../controller/desired.js';
 import type { ActionList } from '../../controller/plan-actions.js';
-import type { PlanInput } from '../../controller/plan.js';
+import type { PlanInput } from '../../controller/plan-input.js';
 
 export type { FileOwner };
 

@@ -5,11 +5,10 @@ import { configHash, describeConfigChange, machineConfig, secretDigests, secretF
 import { machineAllowList } from './allow-list.js';
 import { L } from '../../controller/labels.js';
 import type { ActionList } from '../../controller/plan-actions.js';
-import type { Changed } from '../docker/plan-containers.js';
+import { adoptCause, type Changed } from '../../controller/plan-actions.js';
 import { resolveEnv } from '../../controller/plan-env.js';
 import type { SnapshotIndex } from '../../controller/plan-index.js';
-import type { PlanInput } from '../../controller/plan.js';
-import { adoptCause } from '../../controller/plan-unit.js';
+import type { PlanInput } from '../../controller/plan-input.js';
 
 /** Plan the agent machine of a smolvm bottle; returns a hold when it cannot be planned. */
 export function planMachine(

@@ -1,0 +1,44 @@
+import type { EngineEvent } from '../resources/docker/events.js';
+import { L } from './labels.js';
+import { unitKey } from './unit-key.js';
+
+/** Docker events that can mean a bottle drifted from its spec. */
+const DRIFT_ACTIONS = new Set([
+  'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
+  'container:health_status: unhealthy', 'network:connect', 'network:disconnect', 'network:destroy',
+]);
+
+/** What the controller learned in its passes: network events carry no labels to route by. */
+export interface UnitLookup {
+  unitsOfNetwork(name: string): string[];
+  unitOfContainer(id: string): string | undefined;
+}
+
+/**
+ * The units an event may concern. Routing only asks for a pass, and the pass proves ownership,
+ * so it is generous: the instance label (or a network/container we saw in a unit) is enough.
+ */
+export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): string[] {
+  if (e.type === 'container') {
+    const a = e.attributes;
+    if (a[L.managedBy] !== 'bottled' || a[L.instance] !== instance) return [];
+    const unit = unitKey.fromLabels(a);
+    return unit ? [unit] : [];
+  }
+  // Network events carry no labels: find the units by network name, and by the container that
+  // was connected or disconnected (an agent connected by hand to a network of someone else's).
+  const units = new Set(lookup.unitsOfNetwork(e.attributes.name ?? ''));
+  const byContainer = e.attributes.container ? lookup.unitOfContainer(e.attributes.container) : undefined;
+  if (byContainer) units.add(byContainer);
+  return [...units];
+}
+
+/**
+ * The drift an engine event reports: the units to give a pass, and (for a container that died,
+ * which the engine may still list as running) the container their pass must inspect.
+ */
+export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
+  if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return { units: [] };
+  const died = e.type === 'container' && (e.action === 'die' || e.action === 'oom') ? e.attributes.name : undefined;
+  return { units: unitsOfEvent(e, instance, lookup), died };
+}
