@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { DockerDriver } from '../resources/docker.js';
 import type { SmolvmDriver } from '../resources/smolvm.js';
 import { DockerError } from '../resources/docker-errors.js';
+import { AbortedError, ReadinessError } from './errors.js';
+import { reasonOf, type Reason } from './reasons.js';
 import type { Secrets } from '../specs/secrets.js';
 import type { EventLog } from '../state/events.js';
 import { writeInPlace } from '../state/fsutil.js';
@@ -53,15 +55,11 @@ export interface UnitResult {
   /** The pass stopped early on purpose (a conditional recreate was not needed): plan again at once. */
   requeue?: boolean;
   error?: string;
-  /** Reason for status when failed (ImageMissing, DockerError, Timeout, ...). */
-  reason?: string;
+  /** Reason for status when failed (ImageMissing, DockerError, NotReady, ...). */
+  reason?: Reason;
 }
 
-export class AbortedError extends Error {
-  constructor() {
-    super('pass aborted');
-  }
-}
+export { AbortedError, ReadinessError };
 
 /** Execute one unit's actions in order. No decisions here beyond "this step failed: stop". */
 export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined, ctx: ExecContext): Promise<UnitResult> {
@@ -99,7 +97,7 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     } catch (e) {
       await flush().catch(() => {});
       const err = e as Error;
-      const reason = e instanceof DockerError ? (e.kind === 'no-such-image' ? 'ImageMissing' : e.kind === 'unreachable' ? 'DockerUnreachable' : 'DockerError') : e instanceof ReadinessError ? 'NotReady' : 'Failed';
+      const reason = reasonOf(e);
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'failed', error: err.message, revision: up.revision });
       log.error({ action: a.kind, resource: a.resource.name, err: { message: err.message } }, `${what} failed`);
       return { unit: up.unit, ok: false, executed, error: err.message, reason };
@@ -467,8 +465,6 @@ function createBody(c: DesiredContainer, config: Record<string, unknown>, hash: 
     },
   };
 }
-
-export class ReadinessError extends Error {}
 
 /** Wait (bounded) until each container runs, and is healthy when it has a healthcheck. */
 async function waitReady(containers: string[], ctx: ExecContext): Promise<void> {

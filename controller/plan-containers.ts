@@ -9,6 +9,7 @@ import { planFiles, type FileOwner } from './plan-files.js';
 import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan.js';
 import { adoptCause } from './plan-unit.js';
+import type { Reason } from './reasons.js';
 
 export interface ContainerPhase {
   netIds: number[];
@@ -32,7 +33,7 @@ export function planContainers(
   input: PlanInput,
   index: SnapshotIndex,
   phase: ContainerPhase,
-): Changed | { reason: string; message: string } {
+): Changed | { reason: Reason; message: string } {
   const { opts, snapshot } = input;
   const { netIds, recreateAll, unitHashes } = phase;
 
@@ -76,7 +77,7 @@ export function planContainers(
     const waitNote = waitFor.some((w) => withCheck.has(w)) ? ` (after ${waitFor.map((w) => shortName(w, d)).join(', ')} ${waitFor.length > 1 ? 'are' : 'is'} healthy)` : '';
     const rec = inv?.resources[c.name];
     const owner = fileOwner(rec, image);
-    const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing', message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
+    const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing' as const, message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
 
     // Create or recreate: files first, the container on its first network, connect the rest, start.
     const replace = (kind: 'create' | 'recreate', cause: string, verifyHash?: string) => {

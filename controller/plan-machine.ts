@@ -9,6 +9,7 @@ import { resolveEnv } from './plan-env.js';
 import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan.js';
 import { adoptCause } from './plan-unit.js';
+import type { Reason } from './reasons.js';
 
 /** Plan the agent machine of a smolvm bottle; returns a hold when it cannot be planned. */
 export function planMachine(
@@ -21,7 +22,7 @@ export function planMachine(
   index: SnapshotIndex,
   changed: Changed,
   unitHashes: string[],
-): { reason: string; message: string } | undefined {
+): { reason: Reason; message: string } | undefined {
   const { changing } = changed;
   const { opts } = input;
   // Addresses the machine may reach: each sidecar, and the publish host when ports are published.

@@ -5,6 +5,7 @@ import type { Changed } from './plan-containers.js';
 import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan.js';
 import { unitKey } from './unit-key.js';
+import type { Reason } from './reasons.js';
 
 /**
  * Connect the shared sidecars a bottle uses to its network (under their alias); disconnect the
@@ -18,7 +19,7 @@ export function planSharedAttachments(
   index: SnapshotIndex,
   netIds: number[],
   networkRecreated: boolean,
-): { reason: string; message: string } | undefined {
+): { reason: Reason; message: string } | undefined {
   const net = d.networks[0]!.name;
   const used = new Set<string>();
   for (const n of d.uses) {
