@@ -9,7 +9,8 @@ import { sha256 } from '../state/fsutil.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
 import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } from './pass.js';
 import { DELETION_WINDOW_MS } from './plan.js';
-import { QUIET_HOLDS, STALLED_REASONS, type UnitPlan } from './plan-types.js';
+import type { UnitPlan } from './plan-types.js';
+import { isQuiet, isStalled } from './reasons.js';
 import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
 import { unitKey } from './unit-key.js';
@@ -20,14 +21,14 @@ import type { PassProgress } from './progress.js';
 export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
   if (u.state === 'held') {
     const h = u.held!;
-    if (STALLED_REASONS.has(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
-    if (QUIET_HOLDS.has(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
+    if (isStalled(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
+    if (isQuiet(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
     return { kind: 'failed', reason: h.reason, error: h.message }; // ImageMissing, NetworkMissing, ...
   }
   if (r.ok && r.requeue) return { kind: 'requeue' };
   if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
   if (r.reason === 'Aborted') return { kind: 'aborted' };
-  if (r.reason && STALLED_REASONS.has(r.reason)) return { kind: 'stalled', reason: r.reason, message: r.error ?? r.reason };
+  if (r.reason && isStalled(r.reason)) return { kind: 'stalled', reason: r.reason, message: r.error ?? r.reason };
   if (r.reason === 'DockerUnreachable') return { kind: 'engine-down' };
   return { kind: 'failed', reason: r.reason ?? 'Failed', error: r.error ?? 'failed' };
 }

@@ -1,4 +1,9 @@
-/** A container (or what it depends on) did not become ready in time, or stopped. */
+/**
+ * Errors the executor throws on its own account. Apart from execute.ts so that reasons.ts can
+ * classify them without importing the executor (execute.ts re-exports them).
+ */
+
+/** A readiness wait gave up: a sidecar is not running or healthy, or has no address yet. */
 export class ReadinessError extends Error {}
 
 export class AbortedError extends Error {

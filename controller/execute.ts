@@ -1,10 +1,8 @@
+import { reasonOf, type Reason } from './reasons.js';
 import type { AdoptAction } from './action-base.js';
 import { backendStep } from '../resources/backends.js';
-import { DockerError } from '../resources/docker/errors.js';
-import type { EventLog } from '../state/events.js';
 import { emptyInventory, removeUnitState, resourceKey, writeInventory, type Inventory } from '../state/inventory.js';
 import { removeStatus } from '../state/status.js';
-import { ReadinessError } from './errors.js';
 import type { ExecContext, Save, StepOutcome } from './exec-context.js';
 import type { Action, UnitPlan } from './plan-types.js';
 
@@ -18,8 +16,8 @@ export interface UnitResult {
   /** The pass stopped early on purpose (a conditional recreate was not needed): plan again at once. */
   requeue?: boolean;
   error?: string;
-  /** Reason for status when failed (ImageMissing, DockerError, Timeout, ...). */
-  reason?: string;
+  /** Reason for status when failed (ImageMissing, DockerError, NotReady, ...). */
+  reason?: Reason;
 }
 
 /** Execute one unit's actions in order. No decisions here beyond "this step failed: stop". */
@@ -58,7 +56,7 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     } catch (e) {
       await flush().catch(() => {});
       const err = e as Error;
-      const reason = e instanceof DockerError ? (e.kind === 'no-such-image' ? 'ImageMissing' : e.kind === 'unreachable' ? 'DockerUnreachable' : 'DockerError') : e instanceof ReadinessError ? 'NotReady' : 'Failed';
+      const reason = reasonOf(e);
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'failed', error: err.message, revision: up.revision });
       log.error({ action: a.kind, resource: a.resource.name, err: { message: err.message } }, `${what} failed`);
       return { unit: up.unit, ok: false, executed, error: err.message, reason };

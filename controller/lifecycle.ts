@@ -1,4 +1,5 @@
 import { assign, setup } from 'xstate';
+import type { Reason } from './reasons.js';
 
 /**
  * The lifecycle of one bottle in watch mode. The machine decides *when* a pass is wanted; the
@@ -9,9 +10,9 @@ import { assign, setup } from 'xstate';
 
 export type PassOutcome =
   | { kind: 'ready' } // converged (or converging: resources starting)
-  | { kind: 'failed'; error: string; reason: string } // retry with backoff
-  | { kind: 'stalled'; reason: string; message: string } // needs an input change
-  | { kind: 'held'; reason: string; message: string } // suspended / empty source: wait for input
+  | { kind: 'failed'; error: string; reason: Reason } // retry with backoff
+  | { kind: 'stalled'; reason: Reason; message: string } // needs an input change
+  | { kind: 'held'; reason: Reason; message: string } // suspended / empty source: wait for input
   | { kind: 'removed' }
   | { kind: 'aborted' } // superseded by a newer spec: a new pass is already requested
   | { kind: 'requeue' } // stopped early on purpose: plan again at once
@@ -29,11 +30,11 @@ export interface LifecycleContext {
   attempt: number; // consecutive failed passes
   generation: number; // id of the pass last requested; stale reports are ignored
   lastError?: string;
-  reason?: string;
+  reason?: Reason;
   /** Consecutive passes that asked to plan again; bounded so a flapping sidecar cannot spin. */
   requeues: number;
   nextRetryAt?: number;
-  stalledReason?: string;
+  stalledReason?: Reason;
 }
 
 export interface LifecycleDeps {

@@ -4,6 +4,7 @@ import type { ActionList, Changed } from './plan-actions.js';
 import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan-input.js';
 import { unitKey } from './unit-key.js';
+import type { Reason } from './reasons.js';
 
 /**
  * Connect the shared sidecars a bottle uses to its network (under their alias); disconnect the
@@ -17,7 +18,7 @@ export function planSharedAttachments(
   index: SnapshotIndex,
   netIds: number[],
   networkRecreated: boolean,
-): { reason: string; message: string } | undefined {
+): { reason: Reason; message: string } | undefined {
   const net = d.networks[0]!.name;
   const used = new Set<string>();
   for (const n of d.uses) {

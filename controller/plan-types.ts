@@ -1,3 +1,4 @@
+import type { Reason } from './reasons.js';
 import type { DesiredUnit } from './desired.js';
 
 import type { AdoptAction } from './action-base.js';
@@ -12,7 +13,7 @@ export type UnitState = 'changes' | 'in-sync' | 'held' | 'removed';
 
 export interface Hold {
   /** Machine-readable reason for status (InvalidSpec, NameCollision, ImageMissing, ...). */
-  reason: string;
+  reason: Reason;
   message: string;
   /** A failure makes `reconcile --once` exit 1; a deliberate hold (suspend, empty source) or an
    *  invalid spec (exit 2 through the diagnostics) does not. */
@@ -49,20 +50,5 @@ export interface Plan {
   pruneGuard?: string;
 }
 
-/** Hold reasons that a retry cannot fix: the unit waits for its input to change (Stalled). */
-export const STALLED_REASONS: ReadonlySet<string> = new Set([
-  'InvalidSpec',
-  'NameCollision',
-  'SecretMissing',
-  'SmolvmUnavailable',
-  'SharedSidecarMissing',
-  'SubnetUnavailable',
-  'ArtifactMissing',
-  'DeletionGuard',
-  'NetworkForbidden',
-  'NetworkInUse',
-  'ForeignEndpoint',
-]);
-
-/** Deliberate holds: nothing failed, nothing to retry. */
-export const QUIET_HOLDS: ReadonlySet<string> = new Set(['Suspended', 'EmptySource', 'SourceEmptied']);
+// Derived from the reason table in reasons.ts; re-exported for the modules that import them from here.
+export { QUIET_HOLDS, STALLED_REASONS } from './reasons.js';

@@ -15,6 +15,7 @@ import type { Hold, UnitPlan } from './plan-types.js';
 import { dynamicRange, gatewayOf, hostAddress } from './subnets.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 import { DOCKER_NETWORKS } from '../specs/fields.js';
+import { REASONS, type Reason } from './reasons.js';
 
 /** The actions that bring one declared unit from what runs to what its spec says. */
 export function planUnit(
@@ -36,7 +37,7 @@ export function planUnit(
     subnets: {},
     desired: d,
   };
-  const hold = (reason: string, message: string, failure = true): UnitPlan => heldUnit(d.unit, inv, { reason, message, failure }, d);
+  const hold = (reason: Reason, message: string, failure = REASONS[reason].failure): UnitPlan => heldUnit(d.unit, inv, { reason, message, failure }, d);
   const guard = guards(d, input, index, claims);
   if (guard) return hold(guard.reason, guard.message, guard.failure);
 
@@ -125,7 +126,7 @@ export function planUnit(
 /** What stops a unit before anything is planned: suspend, collisions, missing inputs. */
 function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: Map<string, UnitKey>): Hold | undefined {
   const { snapshot } = input;
-  const stop = (reason: string, message: string, failure = true): Hold => ({ reason, message, failure });
+  const stop = (reason: Reason, message: string, failure = REASONS[reason].failure): Hold => ({ reason, message, failure });
   if (d.suspend) return stop('Suspended', 'spec.suspend is true: nothing of this bottle is touched', false);
   if (d.machine && !snapshot.machines) return stop('SmolvmUnavailable', snapshot.machineError ?? 'smolvm machines could not be listed');
   const missingShared = d.uses.filter((n) => !input.desired.has(unitKey.shared(n)));

@@ -4,9 +4,11 @@ import type { StatePaths } from '../state/paths.js';
 import { readStatus, writeStatus, type Condition, type ResourceStatus, type UnitStatus } from '../state/status.js';
 import type { UnitResult } from './execute.js';
 import { L } from './labels.js';
-import { STALLED_REASONS, type UnitPlan } from './plan-types.js';
+import type { UnitPlan } from './plan-types.js';
+import { isStalled, type Reason } from './reasons.js';
 
-type Cond = Omit<Condition, 'lastTransitionTime'>;
+// Typed here rather than in state/status.ts: what is read back from disk may be any string.
+type Cond = Omit<Condition, 'lastTransitionTime' | 'reason'> & { reason: Reason };
 
 /** Per-resource health of a declared unit, from one indexed snapshot. */
 export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatus[] {
@@ -58,11 +60,11 @@ export async function writeUnitStatus(
   const conditions: Cond[] = [];
   if (u.state === 'held') {
     const h = u.held!;
-    const stalled = STALLED_REASONS.has(h.reason);
+    const stalled = isStalled(h.reason);
     conditions.push({ type: 'Ready', status: h.reason === 'Suspended' ? 'Unknown' : 'False', reason: h.reason, message: h.message });
     conditions.push({ type: 'Reconciling', status: 'False', reason: h.reason, message: stalled ? 'waiting for its input to change' : h.message });
     conditions.push({ type: 'Stalled', status: stalled ? 'True' : 'False', reason: h.reason, message: h.message });
-  } else if (!r.ok && r.reason && STALLED_REASONS.has(r.reason)) {
+  } else if (!r.ok && r.reason && isStalled(r.reason)) {
     conditions.push({ type: 'Ready', status: 'False', reason: r.reason, message: r.error ?? r.reason });
     conditions.push({ type: 'Reconciling', status: 'False', reason: r.reason, message: 'waiting for what is in the way to change' });
     conditions.push({ type: 'Stalled', status: 'True', reason: r.reason, message: r.error ?? r.reason });

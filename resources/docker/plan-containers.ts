@@ -1,3 +1,4 @@
+import type { Reason } from '../../controller/reasons.js';
 import { normalizeImageRef } from './image-ref.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredContainer, DesiredUnit, Endpoint } from '../../controller/desired.js';
@@ -24,7 +25,7 @@ export function planContainers(
   input: PlanInput,
   index: SnapshotIndex,
   phase: ContainerPhase,
-): Changed | { reason: string; message: string } {
+): Changed | { reason: Reason; message: string } {
   const { opts, snapshot } = input;
   const { netIds, recreateAll, unitHashes } = phase;
 
@@ -68,7 +69,7 @@ export function planContainers(
     const waitNote = waitFor.some((w) => withCheck.has(w)) ? ` (after ${waitFor.map((w) => shortName(w, d)).join(', ')} ${waitFor.length > 1 ? 'are' : 'is'} healthy)` : '';
     const rec = inv?.resources[c.name];
     const owner = fileOwner(rec, image);
-    const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing', message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
+    const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing' as const, message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
 
     // Create or recreate: files first, the container on its first network, connect the rest, start.
     const replace = (kind: 'create' | 'recreate', cause: string, verifyHash?: string) => {

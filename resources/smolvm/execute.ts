@@ -12,7 +12,7 @@ import { ReadinessError } from '../../controller/errors.js';
 import { inspectAll, substituteFromRunning, waitReady } from '../docker/running.js';
 import type { MachineAction } from './actions.js';
 import { machineAllowList } from './allow-list.js';
-import type { SmolvmDriver } from './driver.js';
+import { SmolvmError, type SmolvmDriver } from './driver.js';
 
 export async function machineStep(a: MachineAction, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
   const smolvm = smolvmOf(ctx);
@@ -94,7 +94,7 @@ export async function machineStep(a: MachineAction, inv: Inventory, ctx: ExecCon
 }
 
 function smolvmOf(ctx: ExecContext): SmolvmDriver {
-  if (!ctx.smolvm) throw new Error('smolvm is not available (--smolvm PATH)');
+  if (!ctx.smolvm) throw new SmolvmError('missing-binary', 'smolvm is not available (--smolvm PATH)');
   return ctx.smolvm;
 }
 

@@ -1,3 +1,4 @@
+import type { Reason } from '../../controller/reasons.js';
 import type { MachineObserved } from './driver.js';
 import type { Inventory } from '../../state/inventory.js';
 import type { DesiredFile, DesiredMachine, DesiredUnit } from '../../controller/desired.js';
@@ -21,7 +22,7 @@ export function planMachine(
   index: SnapshotIndex,
   changed: Changed,
   unitHashes: string[],
-): { reason: string; message: string } | undefined {
+): { reason: Reason; message: string } | undefined {
   const { changing } = changed;
   const { opts } = input;
   // Addresses the machine may reach: each sidecar, and the publish host when ports are published.
