@@ -18,7 +18,8 @@ export interface ResourceRef<T extends string = string> {
 
 /** Inventory entry made by adopt. */
 export interface AdoptPayload {
-  type: 'network' | 'container' | 'machine';
+  /** `network`, `container`, or an agent backend's object type. */
+  type: string;
   role: string;
   specHash?: string;
   delivered?: Record<string, string>;
@@ -35,7 +36,7 @@ export interface AdoptPayload {
 export interface AdoptAction extends ActionBase {
   on: 'inventory';
   kind: 'adopt';
-  resource: ResourceRef<AdoptPayload['type']>;
+  resource: ResourceRef;
   adopt: AdoptPayload;
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { DockerDriver } from '../resources/docker/driver.js';
 import { DockerError } from '../resources/docker/errors.js';
-import { SmolvmDriver } from '../resources/smolvm/driver.js';
+import { agentDrivers } from '../resources/backends.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
@@ -85,7 +85,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     openSource,
     tracker,
     maxDeletions,
-    smolvm: new SmolvmDriver({ bin: f.smolvm }),
+    drivers: agentDrivers({ smolvm: f.smolvm }),
     paths,
     prefix: f.prefix,
     instance: f.instance,

@@ -229,11 +229,16 @@ export class Controller {
   }
   private networkUsers = new Map<string, Set<string>>();
 
-  /** smolvm machines of declared bottles: machine name -> bottle (for the machine poll). */
-  readonly machineUnits = new Map<string, string>();
+  /** Agent backends' workloads of declared bottles, by backend: workload name -> bottle (for their poll). */
+  readonly workloadUnits = new Map<string, Map<string, string>>();
 
   private learnNetworks(r: PassResult): void {
-    for (const u of r.plan.units) if (u.desired?.machine) this.machineUnits.set(u.desired.machine.name, u.unit);
+    for (const u of r.plan.units) {
+      const w = u.desired?.workload;
+      if (!w) continue;
+      const byName = this.workloadUnits.get(w.backend) ?? new Map<string, string>();
+      this.workloadUnits.set(w.backend, byName.set(w.name, u.unit));
+    }
     const add = (net: string, unit: string) => {
       const s = this.networkUsers.get(net) ?? new Set<string>();
       this.networkUsers.set(net, s.add(unit));

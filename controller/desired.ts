@@ -70,23 +70,21 @@ export interface DesiredContainer {
   placeholders: PlaceholderRef[];
 }
 
-/** The agent of a smolvm bottle: a microVM behind the bottle's sidecars. */
-export interface DesiredMachine {
-  type: 'machine';
+/**
+ * The agent when a backend other than Docker runs it (controller/backend.ts). The core reads
+ * these fields; the rest is the backend's own (resources/<backend>/desired.ts).
+ */
+export interface DesiredWorkload {
+  /** The backend that runs it (`spec.backend`). */
+  backend: string;
+  /** Its type in the inventory, ownership claims and status (`machine`). */
+  type: string;
   name: string;
-  image?: string;
-  /** Absolute path of a .smolmachine (`agent.from`). */
-  from?: string;
-  command?: string[];
-  env: Record<string, string>; // may hold placeholders
+  /** Container var -> host variable: the core checks each is set before planning. */
   secretEnv: Record<string, string>;
-  cpus?: number;
-  memMiB?: number;
-  labels: Record<string, string>;
   files: DesiredFile[];
-  /** Sidecar containers the machine may reach (`--allow-cidr <ip>/32`); they run first. */
+  /** Sidecar containers that must run first. */
   waitFor: string[];
-  placeholders: PlaceholderRef[];
 }
 
 export interface DesiredUnit {
@@ -95,12 +93,13 @@ export interface DesiredUnit {
   kind: 'bottle' | 'shared';
   name: string;
   origin: Origin;
-  backend: 'docker' | 'smolvm';
+  /** `spec.backend`. */
+  backend: string;
   suspend: boolean;
   networks: DesiredNetwork[];
   containers: DesiredContainer[]; // sidecars first, agent last: creation order
-  /** smolvm backend: the agent runs as this machine (and `containers` holds only sidecars). */
-  machine?: DesiredMachine;
+  /** The agent when another backend runs it (and `containers` then holds only sidecars). */
+  workload?: DesiredWorkload;
   uses: string[];
   /** SharedSidecar: the DNS name it answers to on every bottle network it joins. */
   alias?: string;

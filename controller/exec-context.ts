@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker/driver.js';
-import type { SmolvmDriver } from '../resources/smolvm/driver.js';
 import type { Secrets } from '../specs/secrets.js';
 import type { EventLog } from '../state/events.js';
 import type { ImageCache } from '../state/image-cache.js';
@@ -12,8 +11,8 @@ import type { Action } from './plan-types.js';
 
 export interface ExecContext {
   docker: DockerDriver;
-  /** Present when some bottle uses the smolvm backend. */
-  smolvm?: SmolvmDriver;
+  /** Agent backends' drivers by backend name. */
+  drivers: Map<string, unknown>;
   paths: StatePaths;
   events: EventLog;
   log: Logger;

@@ -1,6 +1,6 @@
 import stringify from 'safe-stable-stringify';
 import { sha256 } from '../state/fsutil.js';
-import type { DesiredContainer, DesiredMachine, DesiredNetwork } from './desired.js';
+import type { DesiredContainer, DesiredNetwork } from './desired.js';
 import { HASH_VERSION, hashedLabels } from './labels.js';
 
 /**
@@ -30,31 +30,6 @@ export function containerConfig(
     // The host side is part of the bind: a moved state dir means new mounts.
     mounts: c.files.map((f) => ({ path: f.path, source: f.hostPath, mode: f.mode, ...(f.onChange.type === 'recreate' ? { content: f.hash } : {}) })),
     labels: hashedLabels(c.labels),
-  };
-}
-
-/** Create-time settings of a smolvm machine: a change means stop, delete, create, start. */
-export function machineConfig(
-  m: DesiredMachine,
-  resolvedEnv: Record<string, string>,
-  secretDigests: Record<string, string>,
-  allowCidrs: string[],
-  fromStat: string | undefined,
-): Record<string, unknown> {
-  return {
-    hashVersion: HASH_VERSION,
-    image: m.image ?? null,
-    from: m.from ?? null,
-    fromArtifact: fromStat ?? null,
-    command: m.command ?? null,
-    env: resolvedEnv,
-    secretEnv: secretDigests,
-    net: true,
-    allowCidrs: [...allowCidrs].sort(),
-    cpus: m.cpus ?? null,
-    memMiB: m.memMiB ?? null,
-    files: m.files.filter((f) => f.onChange.type === 'recreate').map((f) => ({ path: f.path, content: f.hash })),
-    labels: hashedLabels(m.labels),
   };
 }
 

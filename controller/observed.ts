@@ -1,10 +1,24 @@
 import type { DockerSnapshot } from '../resources/docker/driver.js';
-import type { MachineObserved } from '../resources/smolvm/driver.js';
 
-/** One observation: Docker, plus smolvm machines when some bottle needs them. */
+/** A workload as observed: enough for the core to prove who owns it. */
+export interface ObservedWorkload {
+  type: string;
+  name: string;
+  labels: Record<string, string>;
+  /** False when the backend could not carry labels: such an object is never proven ours. */
+  labelled: boolean;
+}
+
+/** One backend's part of a snapshot: its objects, or why it could not answer. */
+export interface WorkloadObservation {
+  objects: ObservedWorkload[];
+  error?: string;
+  /** The backend's own facts for its planner (e.g. artifact stamps); opaque to the core. */
+  facts?: unknown;
+}
+
+/** One observation: Docker, plus each agent backend that some bottle needs, by backend name. */
 export interface Observed extends DockerSnapshot {
-  /** Undefined when smolvm was not asked (no smolvm bottle) or could not answer. */
-  machines?: MachineObserved[];
-  /** Why smolvm could not answer (missing binary, too old, ...). */
-  machineError?: string;
+  /** A backend absent here was not asked (no bottle of it) this pass. */
+  workloads?: Map<string, WorkloadObservation>;
 }

@@ -18,7 +18,8 @@ export type Claim =
   | { kind: 'foreign'; unit?: UnitKey; why: string };
 
 export interface ClaimedResource {
-  type: 'network' | 'container' | 'machine';
+  /** `network`, `container`, or an agent backend's type (`machine`). */
+  type: string;
   name: string;
   /** Docker's ID (networks, containers). */
   id?: string;

@@ -1,12 +1,12 @@
-import { artifactStamp } from './hash.js';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
-import fs from 'node:fs/promises';
 import type { DockerDriver } from '../resources/docker/driver.js';
-import type { SmolvmDriver } from '../resources/smolvm/driver.js';
+import { agentBackends } from '../resources/backends.js';
+import type { AgentBackend } from './backend.js';
+import type { WorkloadObservation } from './observed.js';
 import { loadSpecs } from '../specs/load.js';
 import { SpecCache } from '../specs/spec-cache.js';
 import type { LoadResult } from '../specs/model.js';
@@ -44,8 +44,8 @@ export interface PassOptions extends Omit<PlanOptions, 'hostSubnets' | 'owner'> 
   maxDeletions: number;
   /** Validated spec files by content (kept across passes in watch mode). */
   specCache?: SpecCache;
-  /** The smolvm driver (`--smolvm PATH`); only run when some bottle has a machine. */
-  smolvm?: SmolvmDriver;
+  /** Agent backends' drivers by backend name (`--smolvm PATH`); each asked only when a bottle needs it. */
+  drivers: Map<string, unknown>;
   paths: StatePaths;
   allowOutside: boolean;
   secretsFile?: string;
@@ -126,17 +126,9 @@ export async function observeAndPlan(
   const snapshot: Observed = await docked;
   await stamped;
   await reinspect(snapshot, docker, opts.reinspect);
-  const wantsMachines =
-    [...desired.values()].some((d) => d.machine) ||
-    [...inventories.values()].some((inv) => Object.values(inv.resources).some((r) => r.type === 'machine'));
-  if (wantsMachines) Object.assign(snapshot, await observeMachines(o.smolvm));
-  const fromStats = new Map<string, string | undefined>();
+  snapshot.workloads = await observeWorkloads(o, wantedBackends(desired, inventories), planned);
   const observedSecrets = new Map<string, Record<string, string | undefined>>();
   await Promise.all([
-    ...planned.flatMap((d) => (d.machine?.from ? [d.machine.from] : [])).map(async (f) => {
-      const st = await fs.stat(f).catch(() => undefined);
-      fromStats.set(f, st ? artifactStamp(st) : undefined);
-    }),
     ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {
       observedSecrets.set(c.name, await secretsInContainer(docker, c.name, c.secretEnv, secrets));
     }),
@@ -149,7 +141,6 @@ export async function observeAndPlan(
     inventories,
     fileHashes,
     fileOwners,
-    fromStats,
     observedSecrets,
     images: images.records,
     secretDigest: (v) => secrets.digest(v),
@@ -237,15 +228,18 @@ export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult
   return load;
 }
 
-/** One `machine ls --json` (after a one-time version check); a failure holds only smolvm bottles. */
-async function observeMachines(smolvm: SmolvmDriver | undefined): Promise<Pick<Observed, 'machines' | 'machineError'>> {
-  if (!smolvm) return { machineError: 'no smolvm driver configured' };
-  try {
-    await smolvm.assertSupported();
-    return { machines: await smolvm.list() };
-  } catch (e) {
-    return { machineError: (e as Error).message };
-  }
+/** Agent backends some declared unit runs on, or some inventory records an object of. */
+function wantedBackends(desired: Map<string, DesiredUnit>, inventories: Map<string, Inventory>): AgentBackend[] {
+  const types = new Set<string>();
+  for (const inv of inventories.values()) for (const r of Object.values(inv.resources)) types.add(r.type);
+  return agentBackends().filter((b) => [...desired.values()].some((d) => d.workload?.backend === b.name) || types.has(b.resourceType));
+}
+
+/** One observation of each wanted agent backend (a failure holds only its bottles). */
+async function observeWorkloads(o: PassOptions, backends: AgentBackend[], planned: DesiredUnit[]): Promise<Map<string, WorkloadObservation> | undefined> {
+  if (!backends.length) return undefined;
+  const seen = await Promise.all(backends.map(async (b) => [b.name, await b.observe(o.drivers.get(b.name), { planned: planned.filter((d) => d.workload?.backend === b.name) })] as const));
+  return new Map(seen);
 }
 
 /** One reconcile pass over every unit (or `only` those): observe, plan, execute, report. */
@@ -256,7 +250,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   const events = new EventLog(o.paths);
   const ctx: ExecContext = {
     docker,
-    smolvm: o.smolvm,
+    drivers: o.drivers,
     paths: o.paths,
     events,
     log: plog,
@@ -307,7 +301,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   let inventories = obs.inventories;
   if (changed) {
     [after, inventories] = await Promise.all([docker.snapshot(), readAllInventories(o.paths)]);
-    if (obs.snapshot.machines || obs.snapshot.machineError) Object.assign(after, await observeMachines(o.smolvm));
+    const asked = agentBackends().filter((b) => obs.snapshot.workloads?.has(b.name));
+    after.workloads = await observeWorkloads(o, asked, obs.plan.units.flatMap((u) => (u.desired ? [u.desired] : [])));
   }
   await obs.images.save(new Set(after.images.values()));
   const index = new SnapshotIndex(after, {

@@ -1,14 +1,16 @@
 import type { ObservedContainer, ObservedNetwork } from '../resources/docker/driver.js';
-import type { MachineObserved } from '../resources/smolvm/driver.js';
-import type { Observed } from './observed.js';
+import type { Observed, ObservedWorkload } from './observed.js';
 import { Ownership, type Claim, type ClaimedResource, type OwnershipOptions } from './ownership.js';
 import { L } from './labels.js';
 import type { UnitKey } from './unit-key.js';
 
+type Observable = ObservedNetwork | ObservedContainer | ObservedWorkload;
+
 interface Owned {
   networks: ObservedNetwork[];
   containers: ObservedContainer[];
-  machines: MachineObserved[];
+  /** Objects of agent backends (machines). */
+  workloads: ObservedWorkload[];
 }
 
 /**
@@ -19,7 +21,8 @@ interface Owned {
 export class SnapshotIndex {
   readonly networksByName = new Map<string, ObservedNetwork[]>();
   readonly containersByName = new Map<string, ObservedContainer>();
-  readonly machinesByName = new Map<string, MachineObserved>();
+  /** Agent backends' objects by name. */
+  readonly workloadsByName = new Map<string, ObservedWorkload>();
   /** Containers with an endpoint on each network (by network name), ours or not. */
   readonly containersOnNetwork = new Map<string, ObservedContainer[]>();
   readonly networkIds = new Set<string>();
@@ -43,10 +46,12 @@ export class SnapshotIndex {
       for (const net of Object.keys(c.networks)) push(this.containersOnNetwork, net, c);
       this.record({ type: 'container', name: c.name, id: c.id, labels: c.labels, imageId: c.imageId }, c, 'containers');
     }
-    for (const m of snapshot.machines ?? []) {
-      this.machinesByName.set(m.name, m);
-      // A machine without labels (smolvm < 1.8) can never be proven ours.
-      this.record({ type: 'machine', name: m.name, labels: m.hasLabels ? m.labels : {} }, m, 'machines');
+    for (const obs of snapshot.workloads?.values() ?? []) {
+      for (const w of obs.objects) {
+        this.workloadsByName.set(w.name, w);
+        // An object that cannot carry labels can never be proven ours.
+        this.record({ type: w.type, name: w.name, labels: w.labelled ? w.labels : {} }, w, 'workloads');
+      }
     }
   }
 
@@ -56,16 +61,16 @@ export class SnapshotIndex {
     if (claim.kind === 'foreign') return;
     const byUnit = claim.kind === 'ours' ? this.owned : this.adoptable;
     let o = byUnit.get(claim.unit);
-    if (!o) byUnit.set(claim.unit, (o = { networks: [], containers: [], machines: [] }));
+    if (!o) byUnit.set(claim.unit, (o = { networks: [], containers: [], workloads: [] }));
     (o[list] as Owned[K][number][]).push(obj);
   }
 
-  claimOf(obj: ObservedNetwork | ObservedContainer | MachineObserved): Claim {
+  claimOf(obj: Observable): Claim {
     return this.claims.get(obj) ?? { kind: 'foreign', why: 'not observed' };
   }
 
   /** Does `unit` own this observed resource? */
-  owns(unit: UnitKey, obj: ObservedNetwork | ObservedContainer | MachineObserved): boolean {
+  owns(unit: UnitKey, obj: Observable): boolean {
     const c = this.claimOf(obj);
     return c.kind === 'ours' && c.unit === unit;
   }
@@ -81,7 +86,7 @@ export class SnapshotIndex {
   }
 
   /** Owned by the unit, or taken over by it in this pass (`--adopt`). */
-  mine(unit: UnitKey, obj: ObservedNetwork | ObservedContainer | MachineObserved): boolean {
+  mine(unit: UnitKey, obj: Observable): boolean {
     const c = this.claimOf(obj);
     return c.kind !== 'foreign' && c.unit === unit;
   }
@@ -103,7 +108,7 @@ export class SnapshotIndex {
   }
 }
 
-const EMPTY: Owned = { networks: [], containers: [], machines: [] };
+const EMPTY: Owned = { networks: [], containers: [], workloads: [] };
 
 function push<T>(m: Map<string, T[]>, k: string, v: T): void {
   const list = m.get(k);

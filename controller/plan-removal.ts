@@ -6,6 +6,7 @@ import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan-input.js';
 import type { UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
+import { agentBackendOfType } from '../resources/backends.js';
 
 /**
  * A unit no longer declared: remove exactly what it provably owns (machine, then containers,
@@ -41,8 +42,11 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
       ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `leaves ${net} before it is removed`, networkName: net }).id);
     }
   }
-  // The machine goes first: it is what uses the sidecars.
-  for (const m of owned.machines) ctrIds.push(acts.add({ kind: 'remove', on: 'machine', resource: { type: 'machine', name: m.name }, cause }).id);
+  // An agent backend's workload goes first: it is what uses the sidecars.
+  for (const w of owned.workloads) {
+    const b = agentBackendOfType(w.type);
+    if (b) ctrIds.push(acts.add(b.removal(w, cause)).id);
+  }
   const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {
     ctrIds.push(acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: c.name }, cause }).id);

@@ -6,13 +6,13 @@ import { L } from './labels.js';
 import { ActionList, adoptCause, heldUnit } from './plan-actions.js';
 import { planContainers } from '../resources/docker/plan-containers.js';
 import type { SnapshotIndex } from './plan-index.js';
-import { planMachine } from '../resources/smolvm/plan.js';
+import { agentBackend } from '../resources/backends.js';
 import { foreignEndpoints } from './plan-removal.js';
 import { planSharedAttachments, planSharedRejoin } from './plan-shared.js';
 import type { SubnetChoice } from './plan-subnets.js';
 import type { PlanInput } from './plan-input.js';
 import type { Hold, UnitPlan } from './plan-types.js';
-import { dynamicRange, gatewayOf, hostAddress } from './subnets.js';
+import { dynamicRange, gatewayOf } from './subnets.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 import { DOCKER_NETWORKS } from '../specs/fields.js';
 import { REASONS, type Reason } from './reasons.js';
@@ -93,9 +93,9 @@ export function planUnit(
 
   if (d.kind === 'shared') planSharedRejoin(acts, d, input, index, replaced);
 
-  if (d.machine) {
-    const held = planMachine(acts, d, d.machine, index.machinesByName.get(d.machine.name), inv, input, index, replaced, unitHashes);
-    if (held) return hold(held.reason, held.message);
+  if (d.workload) {
+    const held = agentBackend(d.workload.backend)!.plan({ acts, d, w: d.workload, inv, input, index, changed: replaced, unitHashes });
+    if (held) return hold(held.reason, held.message, held.failure);
   }
 
   // Networks of this unit that are no longer needed (e.g. no sidecar has egress any more).
@@ -128,7 +128,12 @@ function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: 
   const { snapshot } = input;
   const stop = (reason: Reason, message: string, failure = REASONS[reason].failure): Hold => ({ reason, message, failure });
   if (d.suspend) return stop('Suspended', 'spec.suspend is true: nothing of this bottle is touched', false);
-  if (d.machine && !snapshot.machines) return stop('SmolvmUnavailable', snapshot.machineError ?? 'smolvm machines could not be listed');
+  const agent = d.workload ? agentBackend(d.workload.backend) : undefined;
+  if (d.workload) {
+    const obs = snapshot.workloads?.get(d.workload.backend);
+    if (!agent) return stop('Failed', `backend ${d.workload.backend} is not known to this bottled`);
+    if (!obs || obs.error !== undefined) return stop(agent.unavailable, obs?.error ?? `${agent.name} could not be asked what runs`);
+  }
   const missingShared = d.uses.filter((n) => !input.desired.has(unitKey.shared(n)));
   if (missingShared.length) return stop('SharedSidecarMissing', `uses ${missingShared.join(', ')}, which no SharedSidecar document declares: not applied (its running resources are left alone)`);
 
@@ -145,11 +150,12 @@ function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, claims: 
     const claimant = claims.get(c.name);
     if (claimant !== d.unit) return stop('NameCollision', `container name ${c.name} (${roleOf(d, c.name)}) is also the name of the ${roleOf(input.desired.get(claimant!)!, c.name)} of ${describeUnit(claimant!)}: rename one of them`);
   }
-  if (d.machine) {
-    const o = index.machinesByName.get(d.machine.name);
-    if (o && !index.mine(d.unit, o)) return stop('NameCollision', `machine ${d.machine.name} exists and is not this bottle's: ${o.hasLabels ? whyNot(index, o, input) : 'it has no labels'}`);
-    for (const [k, v] of Object.entries(d.machine.secretEnv)) {
-      if (input.secretDigest(v) === undefined) return stop('SecretMissing', `${d.machine.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
+  if (d.workload) {
+    const w = d.workload;
+    const o = index.workloadsByName.get(w.name);
+    if (o && !index.mine(d.unit, o)) return stop('NameCollision', `${w.type} ${w.name} exists and is not this bottle's: ${o.labelled ? whyNot(index, o, input) : 'it has no labels'}`);
+    for (const [k, v] of Object.entries(w.secretEnv)) {
+      if (input.secretDigest(v) === undefined) return stop('SecretMissing', `${w.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
     }
   }
   for (const c of d.containers) {
@@ -198,17 +204,14 @@ function describeUnit(unit: UnitKey): string {
 function roleOf(d: DesiredUnit, name: string): string {
   const c = d.containers.find((x) => x.name === name);
   if (c?.role === 'sidecar') return `sidecar ${c.component}`;
-  if (c?.role === 'agent' || d.machine?.name === name) return 'agent';
+  if (c?.role === 'agent' || d.workload?.name === name) return 'agent';
   if (c?.role === 'shared') return 'shared sidecar container';
   if (d.networks.some((n) => n.name === name)) return 'network';
   return 'resource';
 }
 
-/** smolvm topology: the first sidecar sits at .2 of the bottle subnet unless it pins an address. */
+/** The unit as its agent backend places it once subnets are chosen (Docker: as rendered). */
 export function withDefaultAddresses(d: DesiredUnit, subnets: Map<string, SubnetChoice>): DesiredUnit {
-  if (!d.machine || !d.containers.length || d.containers[0]!.primary.ip) return d;
-  const subnet = subnets.get(d.networks[0]!.name)?.subnet;
-  if (!subnet) return d;
-  const [first, ...rest] = d.containers;
-  return { ...d, containers: [{ ...first!, primary: { ...first!.primary, ip: hostAddress(subnet, 2) } }, ...rest] };
+  const agent = d.workload ? agentBackend(d.workload.backend) : undefined;
+  return agent?.withAddresses ? agent.withAddresses(d, subnets) : d;
 }

@@ -1,5 +1,4 @@
 import { isBrokenSource } from '../specs/load.js';
-import type { Inventory } from '../state/inventory.js';
 import type { PlanInput } from './plan-input.js';
 import { heldUnit } from './plan-actions.js';
 import { SnapshotIndex } from './plan-index.js';

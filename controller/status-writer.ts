@@ -6,6 +6,7 @@ import type { UnitResult } from './execute.js';
 import { L } from './labels.js';
 import type { UnitPlan } from './plan-types.js';
 import { isStalled, type Reason } from './reasons.js';
+import { agentBackend } from '../resources/backends.js';
 
 // Typed here rather than in state/status.ts: what is read back from disk may be any string.
 type Cond = Omit<Condition, 'lastTransitionTime' | 'reason'> & { reason: Reason };
@@ -33,15 +34,7 @@ export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatu
     else if (o.health === 'starting' || o.health === 'unhealthy' || o.health === 'healthy') out.push({ type: 'container', name: c.name, health: o.health });
     else out.push({ type: 'container', name: c.name, health: 'running' });
   }
-  if (d.machine) {
-    const m = d.machine;
-    const found = index.machinesByName.get(m.name);
-    const o = found && index.owns(d.unit, found) ? found : undefined;
-    const want = u.actions.flatMap((a) => (a.on === 'machine' && 'machine' in a && typeof a.machine === 'object' && 'hash' in a.machine && a.resource.name === m.name ? [a.machine.hash] : []))[0];
-    if (!o) out.push({ type: 'machine', name: m.name, health: 'missing' });
-    else if (want && o.labels[L.specHash] !== want) out.push({ type: 'machine', name: m.name, health: 'drifted', detail: 'spec hash differs' });
-    else out.push({ type: 'machine', name: m.name, health: o.state === 'running' ? 'running' : 'stopped', detail: o.state === 'running' ? undefined : o.rawState });
-  }
+  if (d.workload) out.push(...(agentBackend(d.workload.backend)?.health(u, d.workload, index) ?? []));
   return out;
 }
 

@@ -16,6 +16,7 @@ import { SourceFollower } from './git-follow.js';
 import { startWebhook } from './webhook.js';
 import fs from 'node:fs/promises';
 import { UsageError } from './flags.js';
+import { agentBackend } from '../resources/backends.js';
 
 /** The webhook's shared secret: a file of its own, required (an open hook would let anyone poke). */
 async function webhookSecret(f: CommonFlags): Promise<Buffer> {
@@ -111,20 +112,24 @@ export async function watch(
     }, wait);
   };
   scheduleResync();
-  // smolvm has no event stream: poll `machine ls --json` for machines that stopped or vanished.
+  // Agent backends without an event stream (smolvm) are polled for workloads that stopped or vanished.
   const pollMs = d.smolvmPoll!;
   const poll = setInterval(async () => {
-    if (!controller.machineUnits.size || !o.smolvm) return;
-    try {
-      const seen = new Map((await o.smolvm.list()).map((m) => [m.name, m.state] as const));
-      for (const [machine, unit] of controller.machineUnits) {
-        if (seen.get(machine) !== 'running') {
-          log.debug({ bottle: unit, machine, state: seen.get(machine) ?? 'missing' }, 'drift');
-          controller.drift(unit);
+    for (const [backend, byName] of controller.workloadUnits) {
+      const b = agentBackend(backend);
+      const driver = o.drivers.get(backend);
+      if (!byName.size || !b?.poll || !driver) continue;
+      try {
+        const running = await b.poll(driver);
+        for (const [name, unit] of byName) {
+          if (running.get(name) !== true) {
+            log.debug({ bottle: unit, [b.resourceType]: name, state: running.has(name) ? 'not running' : 'missing' }, 'drift');
+            controller.drift(unit);
+          }
         }
+      } catch (e) {
+        log.debug({ err: { message: (e as Error).message } }, `${backend} poll failed`);
       }
-    } catch (e) {
-      log.debug({ err: { message: (e as Error).message } }, 'smolvm poll failed');
     }
   }, pollMs);
   if (metrics) {

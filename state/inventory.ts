@@ -4,7 +4,8 @@ import { readJson, writeJsonAtomic } from './fsutil.js';
 
 /** What bottled created (or is about to create) for one unit (a bottle or a shared sidecar). */
 export interface InventoryResource {
-  type: 'network' | 'container' | 'machine';
+  /** `network`, `container`, or an agent backend's object type (`machine`). */
+  type: string;
   role: string;
   specHash?: string;
   /** The hashed create-time configuration (secrets only as keyed hashes): source of plan causes. */

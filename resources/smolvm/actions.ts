@@ -1,5 +1,6 @@
 import type { ActionBase, ResourceRef } from '../../controller/action-base.js';
-import type { DesiredFile, DesiredMachine } from '../../controller/desired.js';
+import type { DesiredFile } from '../../controller/desired.js';
+import type { DesiredMachine } from './desired.js';
 
 export interface MachinePayload {
   desired: DesiredMachine;

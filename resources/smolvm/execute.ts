@@ -2,9 +2,9 @@
 // act). The machine's sidecars are Docker containers: readiness and addresses come from them.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DesiredMachine } from '../../controller/desired.js';
+import { machineConfig, type DesiredMachine } from './desired.js';
 import { execDelivered, recordDelivered, secretValue, type ExecContext, type Save, type StepOutcome } from '../../controller/exec-context.js';
-import { artifactStamp, configHash, machineConfig, secretDigests, secretFreeHash } from '../../controller/hash.js';
+import { artifactStamp, configHash, secretDigests, secretFreeHash } from '../../controller/hash.js';
 import { L } from '../../controller/labels.js';
 import { writeInPlace } from '../../state/fsutil.js';
 import type { Inventory } from '../../state/inventory.js';
@@ -94,8 +94,9 @@ export async function machineStep(a: MachineAction, inv: Inventory, ctx: ExecCon
 }
 
 function smolvmOf(ctx: ExecContext): SmolvmDriver {
-  if (!ctx.smolvm) throw new SmolvmError('missing-binary', 'smolvm is not available (--smolvm PATH)');
-  return ctx.smolvm;
+  const driver = ctx.drivers.get('smolvm') as SmolvmDriver | undefined;
+  if (!driver) throw new SmolvmError('missing-binary', 'smolvm is not available (--smolvm PATH)');
+  return driver;
 }
 
 /** HOSTVAR -> value for the machine's --secret-env references: in smolvm's environment only. */

@@ -1,28 +1,19 @@
-import type { Reason } from '../../controller/reasons.js';
-import type { MachineObserved } from './driver.js';
-import type { Inventory } from '../../state/inventory.js';
-import type { DesiredFile, DesiredMachine, DesiredUnit } from '../../controller/desired.js';
-import { configHash, describeConfigChange, machineConfig, secretDigests, secretFreeHash } from '../../controller/hash.js';
-import { machineAllowList } from './allow-list.js';
+import type { PlanArgs } from '../../controller/backend.js';
+import type { DesiredFile } from '../../controller/desired.js';
+import { configHash, describeConfigChange, secretDigests, secretFreeHash } from '../../controller/hash.js';
 import { L } from '../../controller/labels.js';
-import type { ActionList } from '../../controller/plan-actions.js';
-import { adoptCause, type Changed } from '../../controller/plan-actions.js';
+import { adoptCause } from '../../controller/plan-actions.js';
 import { resolveEnv } from '../../controller/plan-env.js';
-import type { SnapshotIndex } from '../../controller/plan-index.js';
-import type { PlanInput } from '../../controller/plan-input.js';
+import type { Hold } from '../../controller/plan-types.js';
+import { machineAllowList } from './allow-list.js';
+import { machineConfig, type DesiredMachine } from './desired.js';
+import type { ObservedMachine, SmolvmFacts } from './observe.js';
 
-/** Plan the agent machine of a smolvm bottle; returns a hold when it cannot be planned. */
-export function planMachine(
-  acts: ActionList,
-  d: DesiredUnit,
-  m: DesiredMachine,
-  o: MachineObserved | undefined,
-  inv: Inventory | undefined,
-  input: PlanInput,
-  index: SnapshotIndex,
-  changed: Changed,
-  unitHashes: string[],
-): { reason: Reason; message: string } | undefined {
+/** Plan the agent machine of a smolvm bottle (pure); returns a hold when it cannot be planned. */
+export function planMachine({ acts, d, w: m, inv, input, index, changed, unitHashes }: PlanArgs<DesiredMachine>): Hold | undefined {
+  const observed = index.workloadsByName.get(m.name) as ObservedMachine | undefined;
+  const o = observed?.machine;
+  const fromStats = (input.snapshot.workloads?.get('smolvm')?.facts as SmolvmFacts | undefined)?.fromStats;
   const { changing } = changed;
   const { opts } = input;
   // Addresses the machine may reach: each sidecar, and the publish host when ports are published.
@@ -36,8 +27,8 @@ export function planMachine(
   const allow = machineAllowList(ips, d.containers.some((c) => c.ports.length > 0), opts.publishHost);
   const res = resolveEnv(m, d, index, changing, opts.publishHost);
   deferred ||= res.deferred;
-  const fromStat = m.from ? input.fromStats?.get(m.from) : undefined;
-  if (m.from && input.fromStats && fromStat === undefined) return { reason: 'ArtifactMissing', message: `agent.from ${m.from} does not exist` };
+  const fromStat = m.from ? fromStats?.get(m.from) : undefined;
+  if (m.from && fromStats && fromStat === undefined) return { reason: 'ArtifactMissing', message: `agent.from ${m.from} does not exist`, failure: true };
   const config = deferred ? undefined : machineConfig(m, res.env, secretDigests(m.secretEnv, input.secretDigest), allow, fromStat);
   const hash = config ? configHash(config) : undefined;
   if (hash) unitHashes.push(hash);
@@ -50,13 +41,13 @@ export function planMachine(
     }
   };
 
-  if (!o) {
+  if (!o || !observed) {
     acts.add({ kind: 'create', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${m.image ?? m.from} with access to ${m.waitFor.length} sidecar${m.waitFor.length === 1 ? '' : 's'}`, machine: payload, after: waitIds, waitFor: m.waitFor });
     acts.add({ kind: 'start', on: 'machine', resource: { type: 'machine', name: m.name }, cause: 'new machine', implicit: true, machine: m });
     copyAll('copy in after start');
     return undefined;
   }
-  const claim = index.claimOf(o);
+  const claim = index.claimOf(observed);
   const rec = inv?.resources[m.name];
   let observedHash = o.labels[L.specHash];
   if (!rec || claim.kind === 'adoptable') {

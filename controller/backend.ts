@@ -1,0 +1,64 @@
+// The seam between the generic core and a backend that runs a bottle's agent somewhere other
+// than a Docker container (smolvm today). The core keeps the lifecycle, the inventory
+// discipline, ownership, prune guards, shared sidecars, status and events; a backend renders,
+// observes, plans, executes and reports on its own workload, and says how drift is found.
+// Backends are listed in resources/backends.ts (runtime) and resources/actions.ts (types).
+import type { BottleDoc } from '../specs/model.js';
+import type { Inventory } from '../state/inventory.js';
+import type { ResourceStatus } from '../state/status.js';
+import type { DesiredUnit, DesiredWorkload } from './desired.js';
+import type { ObservedWorkload, WorkloadObservation } from './observed.js';
+import type { ExecContext, Save, StepOutcome } from './exec-context.js';
+import type { ActionList, Changed } from './plan-actions.js';
+import type { SnapshotIndex } from './plan-index.js';
+import type { PlanInput } from './plan-input.js';
+import type { Action, Hold, UnitPlan } from './plan-types.js';
+import type { Reason } from './reasons.js';
+import type { RenderContext } from './render-parts.js';
+import type { SubnetChoice } from './plan-subnets.js';
+
+export interface ObserveRequest {
+  /** Units planned this pass that run on this backend. */
+  planned: DesiredUnit[];
+}
+
+export interface PlanArgs<W extends DesiredWorkload> {
+  acts: ActionList;
+  d: DesiredUnit;
+  w: W;
+  inv: Inventory | undefined;
+  input: PlanInput;
+  index: SnapshotIndex;
+  /** What the Docker part of the unit changes in this pass (its addresses may change). */
+  changed: Changed;
+  /** Add the hash of every resource the workload is made of (the unit's spec hash). */
+  unitHashes: string[];
+}
+
+export interface AgentBackend<W extends DesiredWorkload = DesiredWorkload, O extends ObservedWorkload = ObservedWorkload, D = unknown> {
+  /** The `spec.backend` value, also the folder name under resources/. */
+  readonly name: string;
+  /** The type of its objects in the inventory, ownership claims and events. */
+  readonly resourceType: string;
+  /** The hold reason when the backend cannot be observed (its bottles only are held). */
+  readonly unavailable: Reason;
+  /** A bottle document on this backend -> its desired graph (Docker sidecars + the workload). */
+  render(doc: BottleDoc, ctx: RenderContext): DesiredUnit;
+  /** The desired graph once subnets are chosen (e.g. sidecars pinned at known addresses). */
+  withAddresses?(d: DesiredUnit, subnets: Map<string, SubnetChoice>): DesiredUnit;
+  /** One observation per pass: a constant number of calls, whatever the number of bottles. */
+  observe(driver: D | undefined, req: ObserveRequest): Promise<WorkloadObservation>;
+  /** Pure: the workload's actions, or a hold. Runs after the unit's containers are planned. */
+  plan(args: PlanArgs<W>): Hold | undefined;
+  /** The action that removes an owned object of a unit that is no longer declared. */
+  removal(o: O, cause: string): DistributiveOmitAction;
+  /** Health of the workload for status, from the same snapshot. */
+  health(u: UnitPlan, w: W, index: SnapshotIndex): ResourceStatus[];
+  /** One step of an action whose target is this backend. */
+  execute(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome>;
+  /** Drift without an event stream: list what runs every `everyMs`, report names not running. */
+  poll?(driver: D): Promise<Map<string, boolean>>;
+}
+
+/** An action as an ActionList takes it (without id and after). */
+export type DistributiveOmitAction = Parameters<ActionList['add']>[0];

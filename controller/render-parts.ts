@@ -1,0 +1,77 @@
+// Pieces of rendering that every backend's renderer shares: files, sidecars, placeholders.
+import type { BottleDoc, ContainerCommon, FileSpec, SidecarSpec } from '../specs/model.js';
+import { scanPlaceholders } from '../specs/placeholders.js';
+import { sha256 } from '../state/fsutil.js';
+import type { StatePaths } from '../state/paths.js';
+import type { OwnerIdentity } from '../state/owner.js';
+import type { DesiredContainer, DesiredFile, PlaceholderRef } from './desired.js';
+import { ownershipLabels } from './labels.js';
+import { names } from './names.js';
+
+export interface RenderContext {
+  prefix: string;
+  instance: string;
+  /** This state directory: written on every resource as its proof of ownership. */
+  owner: OwnerIdentity;
+  paths: StatePaths;
+}
+
+/** The `${sidecar.*}` placeholders of an env map (the grammar lives in specs/placeholders.ts). */
+export function placeholdersIn(env: Record<string, string>, containerOf: (sidecar: string) => string): PlaceholderRef[] {
+  return Object.values(env).flatMap((v) =>
+    scanPlaceholders(v).placeholders.flatMap((p) =>
+      p.ref
+        ? [{ token: p.text, sidecar: p.ref.sidecar, target: containerOf(p.ref.sidecar), field: p.ref.field, port: p.ref.field === 'port' ? p.ref.port : undefined }]
+        : [],
+    ),
+  );
+}
+
+/** Smallest prefix (not longer than /28) whose block holds `hosts` addresses plus gateway, network, broadcast. */
+export function prefixFor(hosts: number): number {
+  let prefix = 28;
+  while (prefix > 16 && 2 ** (32 - prefix) < hosts + 3) prefix--;
+  return prefix;
+}
+
+export function renderFiles(files: FileSpec[], unit: string, container: string, paths: StatePaths): DesiredFile[] {
+  return files.map((f) => ({
+    container,
+    path: f.path,
+    hostPath: paths.renderedFile(unit, container, f.path),
+    content: f.content,
+    hash: sha256(f.content),
+    mode: f.mode,
+    ...(f.uid !== undefined && { uid: f.uid }),
+    ...(f.gid !== undefined && { gid: f.gid }),
+    onChange: f.onChange,
+  }));
+}
+
+/** What a sidecar and a shared sidecar run with: the same fields, the same meaning. */
+export function runtimeOf(s: ContainerCommon): Pick<DesiredContainer, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck' | 'ports'> {
+  return { image: s.image, command: s.command, env: s.env, secretEnv: s.secretEnv, init: s.init, healthcheck: s.healthcheck, ports: s.ports };
+}
+
+/** A sidecar of a bottle: the same container on either backend, but for the extra networks it joins. */
+export function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext, network: string, managedExtras: DesiredContainer['managedExtras']): DesiredContainer {
+  const b = doc.metadata.name;
+  const name = names.sidecar(ctx.prefix, b, s.name);
+  const placeholders = placeholdersIn(s.env, (x) => names.sidecar(ctx.prefix, b, x));
+  return {
+    type: 'container',
+    name,
+    role: 'sidecar',
+    component: s.name,
+    ...runtimeOf(s),
+    primary: { network, aliases: s.aliases, ip: s.ip },
+    managedExtras,
+    externalNetworks: [],
+    files: renderFiles(s.files, b, name, ctx.paths),
+    labels: ownershipLabels(ctx.instance, ctx.owner, 'bottle', b, 'sidecar', s.name, doc.metadata.labels),
+    // A sidecar whose env names another sidecar's address waits for that one.
+    waitFor: [...new Set(placeholders.map((p) => names.sidecar(ctx.prefix, b, p.sidecar)))].filter((n) => n !== name),
+    placeholders,
+  };
+}
+
