@@ -35,7 +35,11 @@ export interface PlanArgs<W extends DesiredWorkload> {
   unitHashes: string[];
 }
 
-export interface AgentBackend<W extends DesiredWorkload = DesiredWorkload, O extends ObservedWorkload = ObservedWorkload, D = unknown> {
+/**
+ * The pure half of an agent backend: what the planner, the renderer and status ask. It must not
+ * import a driver (the planner's import closure stays free of I/O).
+ */
+export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O extends ObservedWorkload = ObservedWorkload> {
   /** The `spec.backend` value, also the folder name under resources/. */
   readonly name: string;
   /** The type of its objects in the inventory, ownership claims and events. */
@@ -46,17 +50,23 @@ export interface AgentBackend<W extends DesiredWorkload = DesiredWorkload, O ext
   render(doc: BottleDoc, ctx: RenderContext): DesiredUnit;
   /** The desired graph once subnets are chosen (e.g. sidecars pinned at known addresses). */
   withAddresses?(d: DesiredUnit, subnets: Map<string, SubnetChoice>): DesiredUnit;
-  /** One observation per pass: a constant number of calls, whatever the number of bottles. */
-  observe(driver: D | undefined, req: ObserveRequest): Promise<WorkloadObservation>;
-  /** Pure: the workload's actions, or a hold. Runs after the unit's containers are planned. */
+  /** The workload's actions, or a hold. Runs after the unit's containers are planned. */
   plan(args: PlanArgs<W>): Hold | undefined;
   /** The action that removes an owned object of a unit that is no longer declared. */
   removal(o: O, cause: string): DistributiveOmitAction;
   /** Health of the workload for status, from the same snapshot. */
   health(u: UnitPlan, w: W, index: SnapshotIndex): ResourceStatus[];
-  /** One step of an action whose target is this backend. */
+}
+
+/** The I/O half: observation, execution and polling, with the backend's own driver. */
+export interface AgentRuntime<D = unknown> {
+  readonly name: string;
+  readonly resourceType: string;
+  /** One observation per pass: a constant number of calls, whatever the number of bottles. */
+  observe(driver: D | undefined, req: ObserveRequest): Promise<WorkloadObservation>;
+  /** One step of an action whose target (`on`) is this backend's resource type. */
   execute(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome>;
-  /** Drift without an event stream: list what runs every `everyMs`, report names not running. */
+  /** Drift without an event stream: which workloads run now (name -> running). */
   poll?(driver: D): Promise<Map<string, boolean>>;
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { DockerDriver } from '../resources/docker/driver.js';
 import { DockerError } from '../resources/docker/errors.js';
-import { agentDrivers } from '../resources/backends.js';
+import { agentDrivers } from '../resources/runtimes.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';

@@ -1,6 +1,7 @@
-import { reasonOf, type Reason } from './reasons.js';
+import { reasonOf } from './reason-of.js';
+import type { Reason } from './reasons.js';
 import type { AdoptAction } from './action-base.js';
-import { backendStep } from '../resources/backends.js';
+import { backendStep } from '../resources/runtimes.js';
 import { emptyInventory, removeUnitState, resourceKey, writeInventory, type Inventory } from '../state/inventory.js';
 import { removeStatus } from '../state/status.js';
 import type { ExecContext, Save, StepOutcome } from './exec-context.js';

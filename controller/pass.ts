@@ -4,8 +4,8 @@ import ipaddr from 'ipaddr.js';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker/driver.js';
-import { agentBackends } from '../resources/backends.js';
-import type { AgentBackend } from './backend.js';
+import { agentRuntimes } from '../resources/runtimes.js';
+import type { AgentRuntime } from './backend.js';
 import type { WorkloadObservation } from './observed.js';
 import { loadSpecs } from '../specs/load.js';
 import { SpecCache } from '../specs/spec-cache.js';
@@ -229,14 +229,14 @@ export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult
 }
 
 /** Agent backends some declared unit runs on, or some inventory records an object of. */
-function wantedBackends(desired: Map<string, DesiredUnit>, inventories: Map<string, Inventory>): AgentBackend[] {
+function wantedBackends(desired: Map<string, DesiredUnit>, inventories: Map<string, Inventory>): AgentRuntime[] {
   const types = new Set<string>();
   for (const inv of inventories.values()) for (const r of Object.values(inv.resources)) types.add(r.type);
-  return agentBackends().filter((b) => [...desired.values()].some((d) => d.workload?.backend === b.name) || types.has(b.resourceType));
+  return agentRuntimes().filter((b) => [...desired.values()].some((d) => d.workload?.backend === b.name) || types.has(b.resourceType));
 }
 
 /** One observation of each wanted agent backend (a failure holds only its bottles). */
-async function observeWorkloads(o: PassOptions, backends: AgentBackend[], planned: DesiredUnit[]): Promise<Map<string, WorkloadObservation> | undefined> {
+async function observeWorkloads(o: PassOptions, backends: AgentRuntime[], planned: DesiredUnit[]): Promise<Map<string, WorkloadObservation> | undefined> {
   if (!backends.length) return undefined;
   const seen = await Promise.all(backends.map(async (b) => [b.name, await b.observe(o.drivers.get(b.name), { planned: planned.filter((d) => d.workload?.backend === b.name) })] as const));
   return new Map(seen);
@@ -301,7 +301,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   let inventories = obs.inventories;
   if (changed) {
     [after, inventories] = await Promise.all([docker.snapshot(), readAllInventories(o.paths)]);
-    const asked = agentBackends().filter((b) => obs.snapshot.workloads?.has(b.name));
+    const asked = agentRuntimes().filter((b) => obs.snapshot.workloads?.has(b.name));
     after.workloads = await observeWorkloads(o, asked, obs.plan.units.flatMap((u) => (u.desired ? [u.desired] : [])));
   }
   await obs.images.save(new Set(after.images.values()));

@@ -1,6 +1,3 @@
-import { DockerError } from '../resources/docker/errors.js';
-import { SmolvmError } from '../resources/smolvm/driver.js';
-import { AbortedError, ReadinessError } from './errors.js';
 
 /**
  * Every reason bottled writes: a hold's, a failed unit's, a status condition's. One union so
@@ -103,14 +100,4 @@ export function isStalled(r: Reason): boolean {
 
 export function isQuiet(r: Reason): boolean {
   return REASONS[r].quiet;
-}
-
-/** Why a step failed, from what it threw. */
-export function reasonOf(err: unknown): Reason {
-  if (err instanceof DockerError) return err.kind === 'no-such-image' ? 'ImageMissing' : err.kind === 'unreachable' ? 'DockerUnreachable' : 'DockerError';
-  // No usable smolvm is what the plan holds as SmolvmUnavailable; anything else is one call's failure.
-  if (err instanceof SmolvmError) return err.kind === 'missing-binary' || err.kind === 'unsupported' ? 'SmolvmUnavailable' : 'SmolvmError';
-  if (err instanceof ReadinessError) return 'NotReady';
-  if (err instanceof AbortedError) return 'Aborted';
-  return 'Failed';
 }

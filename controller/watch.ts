@@ -16,7 +16,7 @@ import { SourceFollower } from './git-follow.js';
 import { startWebhook } from './webhook.js';
 import fs from 'node:fs/promises';
 import { UsageError } from './flags.js';
-import { agentBackend } from '../resources/backends.js';
+import { agentRuntime } from '../resources/runtimes.js';
 
 /** The webhook's shared secret: a file of its own, required (an open hook would let anyone poke). */
 async function webhookSecret(f: CommonFlags): Promise<Buffer> {
@@ -116,7 +116,7 @@ export async function watch(
   const pollMs = d.smolvmPoll!;
   const poll = setInterval(async () => {
     for (const [backend, byName] of controller.workloadUnits) {
-      const b = agentBackend(backend);
+      const b = agentRuntime(backend);
       const driver = o.drivers.get(backend);
       if (!byName.size || !b?.poll || !driver) continue;
       try {

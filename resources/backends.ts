@@ -1,46 +1,18 @@
-// The backends bottled knows. The core asks here and names none of them: the Docker host
-// (networks, sidecars, the docker agent) carries every action on a network, container or
-// file; an agent backend (smolvm) carries its own workload's actions. A new agent backend is
-// one folder under resources/, one entry in AGENT_BACKENDS and its action type in actions.ts.
-import type { AgentBackend } from '../controller/backend.js';
-import type { ExecContext, Save, StepOutcome } from '../controller/exec-context.js';
-import type { Inventory } from '../state/inventory.js';
-import type { BackendAction } from './actions.js';
-import { dockerStep } from './docker/execute.js';
-import { smolvmBackend } from './smolvm/backend.js';
-import { SmolvmDriver } from './smolvm/driver.js';
+// The agent backends bottled knows, their pure half (render, plan, removal, health). The core
+// asks here and names none of them. A new agent backend is one folder under resources/, one
+// entry here and in runtimes.ts, and its action type in actions.ts. Nothing here does I/O:
+// the planner's import closure stays free of drivers.
+import type { AgentPlanner } from '../controller/backend.js';
+import { smolvmPlanner } from './smolvm/planner.js';
 
-// Each backend is typed with its own workload and driver; the core sees the common shape.
-const AGENT_BACKENDS: readonly AgentBackend[] = [smolvmBackend as unknown as AgentBackend];
+// Each backend is typed with its own workload; the core sees the common shape.
+const PLANNERS: readonly AgentPlanner[] = [smolvmPlanner as unknown as AgentPlanner];
 
-export function agentBackend(name: string): AgentBackend | undefined {
-  return AGENT_BACKENDS.find((b) => b.name === name);
-}
-
-export function agentBackends(): readonly AgentBackend[] {
-  return AGENT_BACKENDS;
+export function agentBackend(name: string): AgentPlanner | undefined {
+  return PLANNERS.find((b) => b.name === name);
 }
 
 /** The backend whose objects have this inventory type (`machine`), if any. */
-export function agentBackendOfType(type: string): AgentBackend | undefined {
-  return AGENT_BACKENDS.find((b) => b.resourceType === type);
-}
-
-/** Each agent backend's driver, from the command line (`--smolvm PATH`). */
-export function agentDrivers(flags: { smolvm?: string }): Map<string, unknown> {
-  return new Map<string, unknown>([['smolvm', new SmolvmDriver({ bin: flags.smolvm })]]);
-}
-
-export async function backendStep(a: BackendAction, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
-  switch (a.on) {
-    case 'network':
-    case 'container':
-    case 'file':
-      return dockerStep(a, inv, ctx, save);
-    default: {
-      const b = agentBackendOfType(a.on);
-      if (!b) throw new Error(`no backend carries out actions on ${a.on}`);
-      return b.execute(a, inv, ctx, save);
-    }
-  }
+export function agentBackendOfType(type: string): AgentPlanner | undefined {
+  return PLANNERS.find((b) => b.resourceType === type);
 }

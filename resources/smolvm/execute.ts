@@ -12,7 +12,8 @@ import { ReadinessError } from '../../controller/errors.js';
 import { inspectAll, substituteFromRunning, waitReady } from '../docker/running.js';
 import type { MachineAction } from './actions.js';
 import { machineAllowList } from './allow-list.js';
-import { SmolvmError, type SmolvmDriver } from './driver.js';
+import type { SmolvmDriver } from './driver.js';
+import { SmolvmError } from './errors.js';
 
 export async function machineStep(a: MachineAction, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
   const smolvm = smolvmOf(ctx);

@@ -3,7 +3,7 @@ import type { SnapshotIndex } from '../../controller/plan-index.js';
 import type { UnitPlan } from '../../controller/plan-types.js';
 import type { ResourceStatus } from '../../state/status.js';
 import type { DesiredMachine } from './desired.js';
-import type { ObservedMachine } from './observe.js';
+import type { ObservedMachine } from './observe-types.js';
 
 /** The machine's health for status: missing, drifted from the planned hash, running or not. */
 export function machineHealth(u: UnitPlan, m: DesiredMachine, index: SnapshotIndex): ResourceStatus[] {

@@ -1,26 +1,9 @@
 import fs from 'node:fs/promises';
-import type { ObserveRequest, } from '../../controller/backend.js';
-import type { ObservedWorkload, WorkloadObservation } from '../../controller/observed.js';
-import type { DesiredUnit } from '../../controller/desired.js';
+import type { ObserveRequest } from '../../controller/backend.js';
+import type { WorkloadObservation } from '../../controller/observed.js';
 import { artifactStamp } from '../../controller/hash.js';
-import type { DesiredMachine } from './desired.js';
-import type { MachineObserved, SmolvmDriver } from './driver.js';
-
-/** A machine in the snapshot: what the core proves ownership by, and what smolvm said. */
-export interface ObservedMachine extends ObservedWorkload {
-  type: 'machine';
-  machine: MachineObserved;
-}
-
-/** What the planner knows besides the machine list: each planned `agent.from` artifact's stamp. */
-export interface SmolvmFacts {
-  /** size:mtime by path; undefined: the artifact does not exist. */
-  fromStats: Map<string, string | undefined>;
-}
-
-export function machineOf(d: DesiredUnit): DesiredMachine | undefined {
-  return d.workload?.backend === 'smolvm' ? (d.workload as DesiredMachine) : undefined;
-}
+import type { SmolvmDriver } from './driver.js';
+import { machineOf, type ObservedMachine, type SmolvmFacts } from './observe-types.js';
 
 /** One `machine ls --json` (after a one-time version check); a failure holds only smolvm bottles. */
 export async function observeMachines(smolvm: SmolvmDriver | undefined, req: ObserveRequest): Promise<WorkloadObservation> {

@@ -7,7 +7,7 @@ import { resolveEnv } from '../../controller/plan-env.js';
 import type { Hold } from '../../controller/plan-types.js';
 import { machineAllowList } from './allow-list.js';
 import { machineConfig, type DesiredMachine } from './desired.js';
-import type { ObservedMachine, SmolvmFacts } from './observe.js';
+import type { ObservedMachine, SmolvmFacts } from './observe-types.js';
 
 /** Plan the agent machine of a smolvm bottle (pure); returns a hold when it cannot be planned. */
 export function planMachine({ acts, d, w: m, inv, input, index, changed, unitHashes }: PlanArgs<DesiredMachine>): Hold | undefined {

@@ -6,7 +6,8 @@ import { AbortedError, ReadinessError } from '../../controller/execute.js';
 import { outcomeOf } from '../../controller/controller.js';
 import type { UnitPlan } from '../../controller/plan-types.js';
 import { QUIET_HOLDS as PLAN_QUIET, STALLED_REASONS as PLAN_STALLED } from '../../controller/plan-types.js';
-import { QUIET_HOLDS, REASONS, STALLED_REASONS, isQuiet, isStalled, reasonOf, type Reason } from '../../controller/reasons.js';
+import { QUIET_HOLDS, REASONS, STALLED_REASONS, isQuiet, isStalled, type Reason } from '../../controller/reasons.js';
+import { reasonOf } from '../../controller/reason-of.js';
 
 test('reasonOf: Docker errors by kind, as the driver maps them', () => {
   assert.equal(reasonOf(mapDockerError({ statusCode: 404, json: { message: 'No such image: x:1' } }, 'create x')), 'ImageMissing');
