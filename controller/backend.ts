@@ -68,6 +68,8 @@ export interface AgentRuntime<D = unknown> {
   execute(a: Action, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome>;
   /** Drift without an event stream: which workloads run now (name -> running). */
   poll?(driver: D): Promise<Map<string, boolean>>;
+  /** The status reason of an error its driver threw (undefined: not one of its errors). */
+  reasonOf?(err: unknown): Reason | undefined;
 }
 
 /** An action as an ActionList takes it (without id and after). */

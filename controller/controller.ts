@@ -1,50 +1,19 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import stringify from 'safe-stable-stringify';
 import { createActor, type ActorRefFrom } from 'xstate';
 import type { Logger } from 'pino';
 import type { DockerDriver } from '../resources/docker/driver.js';
 import { DockerError } from '../resources/docker/errors.js';
 import type { LoadResult } from '../specs/model.js';
-import { sha256 } from '../state/fsutil.js';
 import { lifecycleMachine, type LifecycleMachine, type PassOutcome } from './lifecycle.js';
+import { fingerprints, outcomeOf } from './pass-outcome.js';
+import { UnitRoutes } from './unit-routes.js';
 import { observeAndPlan, runPass, specsOf, type PassOptions, type PassResult } from './pass.js';
 import { DELETION_WINDOW_MS } from './plan.js';
-import type { UnitPlan } from './plan-types.js';
-import { isQuiet, isStalled } from './reasons.js';
-import type { UnitResult } from './execute.js';
 import type { Metrics } from './metrics.js';
-import { unitKey } from './unit-key.js';
 import { noteRetry } from './status-writer.js';
 import type { PassProgress } from './progress.js';
 
-
-export function outcomeOf(u: UnitPlan, r: UnitResult): PassOutcome {
-  if (u.state === 'held') {
-    const h = u.held!;
-    if (isStalled(h.reason)) return { kind: 'stalled', reason: h.reason, message: h.message };
-    if (isQuiet(h.reason)) return { kind: 'held', reason: h.reason, message: h.message };
-    return { kind: 'failed', reason: h.reason, error: h.message }; // ImageMissing, NetworkMissing, ...
-  }
-  if (r.ok && r.requeue) return { kind: 'requeue' };
-  if (r.ok) return u.state === 'removed' ? { kind: 'removed' } : { kind: 'ready' };
-  if (r.reason === 'Aborted') return { kind: 'aborted' };
-  if (r.reason && isStalled(r.reason)) return { kind: 'stalled', reason: r.reason, message: r.error ?? r.reason };
-  if (r.reason === 'DockerUnreachable') return { kind: 'engine-down' };
-  return { kind: 'failed', reason: r.reason ?? 'Failed', error: r.error ?? 'failed' };
-}
-
-/** What identifies a unit's input: its document, or its diagnostics when it is invalid. */
-export function fingerprints(load: LoadResult): Map<string, string> {
-  const out = new Map<string, string>();
-  // The revision is part of the input: a new commit gives every bottle a pass (and its status the commit).
-  const doc = (d: { metadata: unknown; spec: unknown; origin: { file: string; revision?: string } }) =>
-    sha256(stringify({ m: d.metadata, s: d.spec, f: d.origin.file, r: d.origin.revision }) ?? '');
-  for (const [name, d] of load.shared) out.set(unitKey.shared(name), doc(d));
-  // A bottle's input includes the shared sidecars it uses: declaring one un-stalls its users.
-  for (const [name, d] of load.bottles) out.set(name, sha256(doc(d) + d.spec.uses.map((u) => out.get(unitKey.shared(u)) ?? 'missing').join(',')));
-  for (const [key, diags] of load.held) out.set(unitKey.fromDocKey(key), 'invalid:' + sha256(stringify(diags) ?? ''));
-  return out;
-}
+export { fingerprints, outcomeOf } from './pass-outcome.js';
 
 export interface ControllerOptions {
   pass: PassOptions;
@@ -67,6 +36,8 @@ type Actor = ActorRefFrom<LifecycleMachine>;
  */
 export class Controller {
   readonly actors = new Map<string, Actor>();
+  /** Which unit an event or a poll is about (learned from each pass). */
+  readonly routes = new UnitRoutes();
   private readonly pending = new Map<string, number>(); // unit -> generation requested
   private readonly inflight = new Map<string, AbortController>();
   private readonly limit: LimitFunction;
@@ -187,12 +158,6 @@ export class Controller {
   }
   private readonly reinspect = new Map<string, Set<string>>();
 
-  /** The unit whose container has this ID (learned from the last passes). */
-  unitOfContainer(id: string): string | undefined {
-    return this.containerUnits.get(id);
-  }
-  private readonly containerUnits = new Map<string, string>();
-
   /** Re-read the specs and tell each bottle whose input changed; new bottles get an actor. */
   async specsChanged(): Promise<void> {
     let load: LoadResult;
@@ -221,38 +186,6 @@ export class Controller {
     for (const a of this.actors.values()) a.send({ type: 'RESYNC' });
     this.discover = true;
     this.wake?.();
-  }
-
-  /** Which bottles use a network (network events carry no labels). */
-  unitsOfNetwork(name: string): string[] {
-    return [...(this.networkUsers.get(name) ?? [])];
-  }
-  private networkUsers = new Map<string, Set<string>>();
-
-  /** Agent backends' workloads of declared bottles, by backend: workload name -> bottle (for their poll). */
-  readonly workloadUnits = new Map<string, Map<string, string>>();
-
-  private learnNetworks(r: PassResult): void {
-    for (const u of r.plan.units) {
-      const w = u.desired?.workload;
-      if (!w) continue;
-      const byName = this.workloadUnits.get(w.backend) ?? new Map<string, string>();
-      this.workloadUnits.set(w.backend, byName.set(w.name, u.unit));
-    }
-    const add = (net: string, unit: string) => {
-      const s = this.networkUsers.get(net) ?? new Set<string>();
-      this.networkUsers.set(net, s.add(unit));
-    };
-    for (const u of r.plan.units) {
-      for (const n of u.desired?.networks ?? []) add(n.name, u.unit);
-      for (const c of u.desired?.containers ?? []) for (const n of c.externalNetworks) add(n, u.unit);
-    }
-    for (const [unit, inv] of r.inventories) for (const [key, res] of Object.entries(inv.resources)) if (res.type === 'network') add(key.replace(/^network\//, ''), unit);
-    const planned = new Set(r.plan.units.map((u) => u.unit));
-    for (const c of r.snapshot.containers) {
-      const u = unitKey.fromLabels(c.labels);
-      if (u && planned.has(u)) this.containerUnits.set(c.id, u);
-    }
   }
 
   engineBack(): void {
@@ -341,7 +274,7 @@ export class Controller {
       r.plan.units.forEach((u, i) => {
         if (u.state === 'removed' && r.results[i]?.ok) this.removedAt.push(Date.now());
       });
-      this.learnNetworks(r);
+      this.routes.learn(r);
       return r;
     } finally {
       for (const u of aborts.keys()) if (this.inflight.get(u) === aborts.get(u)) this.inflight.delete(u);

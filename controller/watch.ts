@@ -70,7 +70,7 @@ export async function watch(
   let lastTick = Date.now();
   const events = new DockerEventStream(docker.docker, {
     onEvent: (e) => {
-      const { units, died } = driftOfEvent(e, o.instance, controller);
+      const { units, died } = driftOfEvent(e, o.instance, controller.routes);
       for (const unit of units) {
         log.debug({ bottle: unit, event: `${e.type} ${e.action}` }, 'drift');
         controller.drift(unit, died);
@@ -115,7 +115,7 @@ export async function watch(
   // Agent backends without an event stream (smolvm) are polled for workloads that stopped or vanished.
   const pollMs = d.smolvmPoll!;
   const poll = setInterval(async () => {
-    for (const [backend, byName] of controller.workloadUnits) {
+    for (const [backend, byName] of controller.routes.workloads) {
       const b = agentRuntime(backend);
       const driver = o.drivers.get(backend);
       if (!byName.size || !b?.poll || !driver) continue;
