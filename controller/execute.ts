@@ -21,53 +21,89 @@ export interface UnitResult {
   reason?: Reason;
 }
 
-/** Execute one unit's actions in order. No decisions here beyond "this step failed: stop". */
+/** Independent actions of one unit (two sidecars' chains) run at most this many at a time. */
+const UNIT_PARALLELISM = 4;
+
+/**
+ * Execute one unit's actions in dependency order (`after`): an action starts once every action
+ * it waits for has succeeded, and independent ones run side by side, as compose does. No
+ * decisions here beyond "a step failed (or found its recreate unneeded): start nothing more".
+ */
 export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined, ctx: ExecContext): Promise<UnitResult> {
   const log = ctx.log.child({ bottle: up.unit });
   const inv = inventory ?? emptyInventory(up.unit);
   if (up.source) inv.source = { file: up.source, revision: up.revision };
   Object.assign(inv.subnets, up.subnets);
   let invDirty = !inventory || Object.keys(up.subnets).some((k) => inventory.subnets[k] !== up.subnets[k]);
-  const flush = async () => {
-    if (invDirty) await writeInventory(ctx.paths, inv);
-    invDirty = false;
+  // Writes are chained: each writes the whole record as it is then, so the file always ends with
+  // the latest state even when steps finish out of order.
+  let writes = Promise.resolve();
+  const flush = (): Promise<void> => {
+    writes = writes.then(async () => {
+      if (!invDirty) return;
+      invDirty = false;
+      await writeInventory(ctx.paths, inv);
+    });
+    return writes;
   };
-  let executed = 0;
+  const save: Save = async (change) => {
+    change?.();
+    invDirty = true;
+    await flush();
+  };
 
-  for (const a of up.actions) {
-    if (ctx.signal?.aborted) return { unit: up.unit, ok: false, executed, error: 'aborted', reason: 'Aborted' };
+  let executed = 0;
+  let stop: UnitResult | undefined;
+  const done = new Set<number>();
+  const started = new Set<number>();
+  const running = new Map<number, Promise<void>>();
+
+  const run = async (a: Action): Promise<void> => {
     const what = `${a.kind} ${a.resource.type} ${a.resource.name}`;
     ctx.onStep?.(up.unit, a);
     try {
-      const did = await step(a, inv, ctx, async (change) => {
-        change?.();
-        invDirty = true;
-        await flush();
-      });
+      const did = await step(a, inv, ctx, save);
       if (did === 'skipped') {
-        // The rest of the plan assumed a recreate: stop here and plan the unit again from what runs now.
+        // The rest of the plan assumed a recreate: start nothing more and plan the unit again from what runs now.
         log.info({ action: a.kind, resource: a.resource.name }, `${a.resource.name}: environment unchanged, not recreated; planning again`);
-        await flush();
-        return { unit: up.unit, ok: true, executed, requeue: true };
+        stop ??= { unit: up.unit, ok: true, executed, requeue: true };
+        return;
       }
       executed++;
+      done.add(a.id);
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'ok', revision: up.revision });
       log.info({ action: a.kind, resource: a.resource.name, cause: a.cause }, what);
       await ctx.afterStep?.(up.unit, a);
     } catch (e) {
-      await flush().catch(() => {});
       const err = e as Error;
-      const reason = reasonOf(e);
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'failed', error: err.message, revision: up.revision });
       log.error({ action: a.kind, resource: a.resource.name, err: { message: err.message } }, `${what} failed`);
-      return { unit: up.unit, ok: false, executed, error: err.message, reason };
+      stop ??= { unit: up.unit, ok: false, executed, error: err.message, reason: reasonOf(e) };
     }
+  };
+
+  for (;;) {
+    if (!stop && ctx.signal?.aborted) stop = { unit: up.unit, ok: false, executed, error: 'aborted', reason: 'Aborted' };
+    if (!stop) {
+      for (const a of up.actions) {
+        if (running.size >= UNIT_PARALLELISM) break;
+        if (started.has(a.id) || !a.after.every((id) => done.has(id))) continue;
+        started.add(a.id);
+        running.set(a.id, run(a).finally(() => running.delete(a.id)));
+      }
+    }
+    if (!running.size) break;
+    await Promise.race(running.values());
+  }
+  await flush().catch(() => {});
+  if (stop) return { ...stop, executed };
+  if (started.size < up.actions.length) {
+    // Only a plan whose `after` names an action that is not in it gets here: a planner bug.
+    return { unit: up.unit, ok: false, executed, error: 'actions wait for one another in a circle', reason: 'Failed' };
   }
   if (up.removeUnit) {
     await removeUnitState(ctx.paths, up.unit);
     await removeStatus(ctx.paths, up.unit);
-  } else {
-    await flush();
   }
   return { unit: up.unit, ok: true, executed };
 }

@@ -5,20 +5,32 @@ import type { DistributiveOmit } from './action-base.js';
 import type { Action, Hold, UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
 
-/** A unit's actions in dependency order: each waits for the previous action on its resource. */
+/**
+ * A unit's actions in dependency order. Each waits for the previous action on its resource
+ * (and a file's for its container's), for what it names in `after`, and for every earlier action
+ * that clears the way: removing a container or machine, or a disconnect, frees names and
+ * addresses; a network must exist before anything joins it. Everything else (two sidecars'
+ * chains, a network's removal) may run side by side.
+ */
 export class ActionList {
   readonly list: Action[] = [];
   private last = new Map<string, number>(); // resource name -> id of its latest action
+  private clearing: number[] = [];
   add<A extends Action>(a: DistributiveOmit<A, 'id' | 'after'> & { after?: number[] }): A {
     const id = this.list.length + 1;
-    const deps = new Set(a.after ?? []);
+    const deps = new Set([...(a.after ?? []), ...this.clearing]);
     const prev = this.last.get(a.resource.name);
     if (prev) deps.add(prev);
+    if ('file' in a) {
+      const ctr = this.last.get(a.file.container);
+      if (ctr) deps.add(ctr);
+    }
     const action = { ...a, id, after: [...deps].sort((x, y) => x - y) } as unknown as A;
     this.list.push(action);
     this.last.set(a.resource.name, id);
     // A file's action orders after (and before) the actions of the container that reads it.
     if ('file' in action) this.last.set(action.file.container, id);
+    if (a.on === 'network' ? a.kind !== 'remove' : a.kind === 'remove' || a.kind === 'disconnect') this.clearing.push(id);
     return action;
   }
   lastOf(name: string): number | undefined {
