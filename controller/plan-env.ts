@@ -1,3 +1,4 @@
+import { substitutePlaceholders } from '../specs/placeholders.js';
 import type { DesiredContainer, DesiredUnit } from './desired.js';
 import type { SnapshotIndex } from './plan-index.js';
 
@@ -35,15 +36,14 @@ export function resolveEnv(
   };
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.env)) {
-    env[k] = v.replace(/\$\{sidecar\.[^}]+\}/g, (tok) => {
-      const ref = c.placeholders.find((p) => p.token === tok);
-      const val = ref ? value(ref) : undefined;
-      if (val === undefined) {
-        if (!deferred) missing.push(tok);
-        return tok;
-      }
+    // The same grammar as the schema and the executor (specs/placeholders.ts).
+    const r = substitutePlaceholders(v, (ref) => {
+      const p = c.placeholders.find((x) => x.sidecar === ref.sidecar && x.field === ref.field && (ref.field !== 'port' || x.port === ref.port));
+      const val = p ? value(p) : undefined;
+      if (val === undefined && !deferred) missing.push(p?.token ?? `\${sidecar.${ref.sidecar}.${ref.field}}`);
       return val;
     });
+    env[k] = 'value' in r ? r.value : v;
   }
   return { env, deferred: deferred || missing.length > 0, missing };
 }
