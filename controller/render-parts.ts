@@ -4,7 +4,7 @@ import { scanPlaceholders } from '../specs/placeholders.js';
 import { sha256 } from '../state/fsutil.js';
 import type { StatePaths } from '../state/paths.js';
 import type { OwnerIdentity } from '../state/owner.js';
-import type { DesiredContainer, DesiredFile, PlaceholderRef } from './desired.js';
+import type { DesiredContainer, DesiredFile, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
 
@@ -75,3 +75,9 @@ export function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext
   };
 }
 
+
+/** What every bottle's desired graph says of the bottle itself, whichever backend renders it. */
+export function bottleUnitBase(doc: BottleDoc): Pick<DesiredUnit, 'unit' | 'kind' | 'name' | 'origin' | 'backend' | 'suspend' | 'uses'> {
+  const b = doc.metadata.name;
+  return { unit: b, kind: 'bottle', name: b, origin: doc.origin, backend: doc.spec.backend, suspend: doc.spec.suspend, uses: doc.spec.uses };
+}

@@ -3,7 +3,7 @@ import { agentBackend } from '../resources/backends.js';
 import type { DesiredNetwork, DesiredUnit } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
-import { prefixFor, renderFiles, renderSidecar, runtimeOf, type RenderContext, placeholdersIn } from './render-parts.js';
+import { bottleUnitBase, prefixFor, renderFiles, renderSidecar, runtimeOf, type RenderContext, placeholdersIn } from './render-parts.js';
 import { unitKey } from './unit-key.js';
 
 export { placeholdersIn, prefixFor, type RenderContext } from './render-parts.js';
@@ -74,17 +74,7 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
   });
 
-  return {
-    unit: b,
-    kind: 'bottle',
-    name: b,
-    origin: doc.origin,
-    backend: spec.backend,
-    suspend: spec.suspend,
-    networks,
-    containers,
-    uses: spec.uses,
-  };
+  return { ...bottleUnitBase(doc), networks, containers };
 }
 
 /** State-dir and status key of a SharedSidecar: dots never occur in names, so no clash with a bottle. */

@@ -1,7 +1,7 @@
 import type { DesiredUnit } from '../../controller/desired.js';
 import { ownershipLabels } from '../../controller/labels.js';
 import { names } from '../../controller/names.js';
-import { placeholdersIn, renderFiles, renderSidecar, type RenderContext } from '../../controller/render-parts.js';
+import { bottleUnitBase, placeholdersIn, renderFiles, renderSidecar, type RenderContext } from '../../controller/render-parts.js';
 import type { BottleDoc } from '../../specs/model.js';
 import type { DesiredMachine } from './desired.js';
 
@@ -36,12 +36,7 @@ export function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredU
     placeholders: placeholdersIn(a.env, (x) => names.sidecar(prefix, b, x)),
   };
   return {
-    unit: b,
-    kind: 'bottle',
-    name: b,
-    origin: doc.origin,
-    backend: 'smolvm',
-    suspend: spec.suspend,
+    ...bottleUnitBase(doc),
     networks: [
       {
         type: 'network',
@@ -57,6 +52,5 @@ export function renderSmolvmBottle(doc: BottleDoc, ctx: RenderContext): DesiredU
     ],
     containers,
     workload: machine,
-    uses: spec.uses,
   };
 }
