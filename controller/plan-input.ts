@@ -38,8 +38,6 @@ export interface PlanInput {
   /** Rendered valid bottles, by unit. */
   desired: Map<string, DesiredUnit>;
   snapshot: Observed;
-  /** size:mtime of each smolvm `from` artifact, so a rebuilt one recreates its machine. */
-  fromStats?: Map<string, string | undefined>;
   inventories: Map<string, Inventory>;
   /** Content hash of each rendered file on disk now (undefined: missing), by host path. */
   fileHashes: Map<string, string | undefined>;
