@@ -39,12 +39,18 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
   // the latest state even when steps finish out of order.
   let writes = Promise.resolve();
   const flush = (): Promise<void> => {
-    writes = writes.then(async () => {
+    const write = writes.then(async () => {
       if (!invDirty) return;
       invDirty = false;
-      await writeInventory(ctx.paths, inv);
+      try {
+        await writeInventory(ctx.paths, inv);
+      } catch (e) {
+        invDirty = true; // still to be written: the next save tries again
+        throw e;
+      }
     });
-    return writes;
+    writes = write.catch(() => {}); // one failed write fails its own step, not every later one
+    return write;
   };
   const save: Save = async (change) => {
     change?.();
@@ -78,7 +84,8 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
       const err = e as Error;
       await ctx.events.append({ unit: up.unit, reconcileId: ctx.reconcileId, action: a.kind, resource: `${a.resource.type} ${a.resource.name}`, cause: a.cause, result: 'failed', error: err.message, revision: up.revision });
       log.error({ action: a.kind, resource: a.resource.name, err: { message: err.message } }, `${what} failed`);
-      stop ??= { unit: up.unit, ok: false, executed, error: err.message, reason: reasonOf(e) };
+      // A failure outweighs a requeue another step asked for: it is what status must show.
+      if (!stop || stop.ok) stop = { unit: up.unit, ok: false, executed, error: err.message, reason: reasonOf(e) };
     }
   };
 

@@ -9,14 +9,15 @@ import { unitKey, type UnitKey } from './unit-key.js';
  * A unit's actions in dependency order. Each waits for the previous action on its resource
  * (and a file's for its container's), for what it names in `after`, and for every earlier action
  * that clears the way: removing a container or machine, or a disconnect, frees names and
- * addresses; a network must exist before anything joins it. Everything else (two sidecars'
- * chains, a network's removal) may run side by side.
+ * addresses; a network must exist before anything joins it; a planner marks others (`clears`).
+ * Everything else (two sidecars' chains, a network's removal) may run side by side.
  */
 export class ActionList {
   readonly list: Action[] = [];
   private last = new Map<string, number>(); // resource name -> id of its latest action
   private clearing: number[] = [];
-  add<A extends Action>(a: DistributiveOmit<A, 'id' | 'after'> & { after?: number[] }): A {
+  /** `clears`: everything added later waits for this action (see above). */
+  add<A extends Action>(a: DistributiveOmit<A, 'id' | 'after'> & { after?: number[] }, opts: { clears?: boolean } = {}): A {
     const id = this.list.length + 1;
     const deps = new Set([...(a.after ?? []), ...this.clearing]);
     const prev = this.last.get(a.resource.name);
@@ -30,7 +31,7 @@ export class ActionList {
     this.last.set(a.resource.name, id);
     // A file's action orders after (and before) the actions of the container that reads it.
     if ('file' in action) this.last.set(action.file.container, id);
-    if (a.on === 'network' ? a.kind !== 'remove' : a.kind === 'remove' || a.kind === 'disconnect') this.clearing.push(id);
+    if (opts.clears || (a.on === 'network' ? a.kind !== 'remove' : a.kind === 'remove' || a.kind === 'disconnect')) this.clearing.push(id);
     return action;
   }
   lastOf(name: string): number | undefined {

@@ -19,6 +19,16 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
   const containers = owned.containers;
   const kind = unitKey.kind(unit);
 
+  // An object the inventory records on a backend that could not be asked is not known to be
+  // gone: removing the rest and the inventory would leave it running, unrecorded.
+  for (const r of Object.values(inv?.resources ?? {})) {
+    const b = agentBackendOfType(r.type);
+    const seen = b ? input.snapshot.workloads?.get(b.name) : undefined;
+    if (b && (!seen || seen.error !== undefined)) {
+      return heldUnit(unit, inv, { reason: b.unavailable, message: `its ${r.type} cannot be removed: ${seen?.error ?? `${b.name} was not asked`}; nothing of it is removed until it can be`, failure: true });
+    }
+  }
+
   // A network that still has someone else's container on it cannot be removed: remove nothing
   // rather than leave half a bottle (the foreign container is never touched).
   const blocked = foreignEndpoints(unit, networks, index);

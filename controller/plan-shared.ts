@@ -39,7 +39,7 @@ export function planSharedAttachments(
       replaceStale: true,
       waitFor: [c.name],
       after: netIds,
-    });
+    }, { clears: true }); // the bottle's own containers start only once the shared sidecar answers on its network
   }
   if (networkRecreated) return undefined;
   for (const o of index.containersOnNetwork.get(net) ?? []) {

@@ -82,6 +82,14 @@ export function planUnit(
     }
   }
 
+  if (recreateAll) {
+    // Every container is created anew, also one that is not on the recreated network (the
+    // agent, when only the egress network changes): it goes first, or its create meets its name.
+    for (const c of [...index.ownedBy(d.unit).containers, ...index.adoptableBy(d.unit).containers]) {
+      if (!acts.lastOf(c.name)) acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: c.name }, cause: 'the bottle\'s networks are recreated: every container is created anew' });
+    }
+  }
+
   // Shared sidecars join the bottle network before anything of the bottle runs; those no longer used leave.
   if (d.kind === 'bottle') {
     const blocked = planSharedAttachments(acts, d, input, index, netIds, recreateAll);

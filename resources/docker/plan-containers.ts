@@ -86,7 +86,9 @@ export function planContainers(
       });
       connects(acts, c, c.managedExtras, 'joins');
       connects(acts, c, c.externalNetworks.map((n) => ({ network: n, aliases: [] })), 'joins', index);
-      acts.add({ kind: 'start', on: 'container', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor });
+      // A pinned address is taken only at start: a sidecar started beside it could take it first
+      // when the network has no dynamic range of its own.
+      acts.add({ kind: 'start', on: 'container', resource: { type: 'container', name: c.name }, cause: kind === 'create' ? 'new container' : 'recreated', implicit: true, waitFor }, { clears: !!c.primary.ip });
       changing.add(c.name);
       replaced.add(c.name);
     };
@@ -154,7 +156,7 @@ export function planContainers(
 
     // Same create-time configuration: fix what can be fixed in place.
     const running = o.state === 'running' || o.state === 'restarting' || o.state === 'paused';
-    planFiles(acts, c, inv, input, running, owner);
+    planFiles(acts, c, inv, input, running, owner, waitIds);
     const missingNets = [c.primary, ...c.managedExtras].filter((ep) => !o.networks[ep.network] || (squatters.has(c.name) && ep === c.primary));
     connects(acts, c, missingNets, 'not connected');
     connects(acts, c, c.externalNetworks.filter((n) => !o.networks[n]).map((n) => ({ network: n, aliases: [] })), 'agent.networks adds', index);

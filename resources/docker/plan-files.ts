@@ -26,6 +26,8 @@ export function planFiles(
   input: PlanInput,
   running: boolean,
   containerUser: FileOwner | undefined,
+  /** The actions of the containers it waits for: it is told of new content after them. */
+  waitIds: number[] = [],
 ): void {
   const delivered = inv?.delivered[c.name] ?? {};
   const pending: ({ key: string; files: DesiredFile[] } & Delivery)[] = [];
@@ -78,6 +80,6 @@ export function planFiles(
   const restart = pending.find((p) => p.kind === 'restart');
   const list = restart ? [{ ...restart, files: pending.flatMap((p) => p.files) }] : pending;
   for (const { key: _key, files, ...how } of list) {
-    acts.add({ ...how, on: 'container', resource: { type: 'container', name: c.name }, cause: `${files.map((f) => f.path).join(', ')} changed`, delivers: files });
+    acts.add({ ...how, on: 'container', resource: { type: 'container', name: c.name }, cause: `${files.map((f) => f.path).join(', ')} changed`, delivers: files, after: waitIds });
   }
 }

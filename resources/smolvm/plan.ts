@@ -93,7 +93,7 @@ export function planMachine({ acts, d, w: m, inv, input, index, changed, unitHas
   if (restart) {
     acts.add({ kind: 'restart', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${restart.map((f) => f.path).join(', ')} changed`, delivers: [...restart, ...[...execs.values()].flatMap((e) => e.files)], machine: m });
   } else {
-    for (const e of execs.values()) acts.add({ kind: 'exec', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files });
+    for (const e of execs.values()) acts.add({ kind: 'exec', on: 'machine', resource: { type: 'machine', name: m.name }, cause: `${e.files.map((f) => f.path).join(', ')} changed`, exec: e.cmd, delivers: e.files, after: waitIds });
   }
   return undefined;
 }
