@@ -38,4 +38,6 @@ export interface CommonFlags {
   metricsAddr?: string;
   shutdownTimeout: string;
   smolvmPoll: string;
+  selector?: string;
+  fleet?: string;
 }

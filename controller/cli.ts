@@ -25,6 +25,9 @@ import { DEFAULT_SUBNET_POOL, validatePool } from './subnets.js';
 
 import { EXIT } from './exit-codes.js';
 import type { CommonFlags } from './cli-options.js';
+import { parseSelector, selectDocuments, SelectorError, type Selector } from '../specs/selector.js';
+import { fleetDiagnostics, readFleet } from '../specs/fleet.js';
+import { readServes, writeServes } from '../state/serves.js';
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -37,6 +40,7 @@ function common(cmd: Command): Command {
     .option('--git-ssh-key <file>', 'with an ssh --git: the private key (a deploy key)')
     .option('--git-known-hosts <file>', "with an ssh --git: the host keys to trust (never accepted on first sight)")
     .option('--verify-commits <file>', 'with --git: apply only revisions signed by a key in this ssh allowed-signers file')
+    .option('--selector <labels>', "serve only the bottles whose metadata.labels match (host=a,tier!=gpu); the others are for other hosts")
     .option('--max-deletions <n>', "a pass that would remove more bottles than this removes none ('unlimited' to disable; default 20 with --once, 3 in watch mode)")
     .option('--state-dir <dir>', 'state directory (default $XDG_STATE_HOME/bottled or ~/.local/state/bottled)')
     .option('--instance <id>', 'instance id: only resources labelled with it are ever changed', 'default')
@@ -53,6 +57,23 @@ function common(cmd: Command): Command {
     .option('--lock-timeout <duration>', 'how long to wait for another reconciler', '10s')
     .option('--wait-timeout <duration>', 'bound on each readiness wait', '120s')
     .addOption(new Option('--log-level <level>', 'log level').default(process.env.LOG_LEVEL ?? 'info').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+}
+
+/** A bad --selector or fleet file is a usage error (exit 64), said in one line. */
+function usage(e: unknown): never {
+  if (e instanceof SelectorError) throw new UsageError(e.message);
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${(e as NodeJS.ErrnoException).path}: no such file`);
+  throw e;
+}
+
+function selectorOf(f: CommonFlags): Selector | undefined {
+  if (f.selector === undefined) return undefined;
+  try {
+    return parseSelector(f.selector);
+  } catch (e) {
+    if (e instanceof SelectorError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
@@ -85,6 +106,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     openSource,
     tracker,
     maxDeletions,
+    selector: selectorOf(f),
     drivers: agentDrivers({ smolvm: f.smolvm }),
     paths,
     prefix: f.prefix,
@@ -147,9 +169,12 @@ async function cmdValidate(f: CommonFlags): Promise<number> {
   const problem = await refreshSource(t);
   if (problem) process.stderr.write(`bottled: ${problem}\n`);
   const source = t ? await t.openSource() : new DirSource(path.resolve(f.dir), !!f.allowOutside);
-  const load = await loadSpecs(source, { allowOutside: !!f.allowOutside, prefix: f.prefix });
+  const all = await loadSpecs(source, { allowOutside: !!f.allowOutside, prefix: f.prefix });
+  const fleet = f.fleet ? fleetDiagnostics(all, await readFleet(f.fleet).catch(usage)) : [];
+  const selected = selectDocuments(all, selectorOf(f));
+  const load = { ...selected, diagnostics: [...selected.diagnostics, ...fleet] };
   if (f.json) {
-    process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ valid: load.diagnostics.length === 0, files: load.fileCount, ...(load.selector !== undefined && { selector: load.selector }), bottles: [...load.bottles.keys()], sharedSidecars: [...load.shared.keys()], diagnostics: load.diagnostics }, null, 2) + '\n');
   } else {
     for (const d of load.diagnostics) process.stdout.write(formatDiagnostic(d, f.dir) + '\n');
     const n = load.bottles.size + load.shared.size;
@@ -202,6 +227,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
   const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
   try {
+    await writeServes(paths, o.selector?.text);
     if (f.once) {
       // --once looks at the source once, before planning (watch mode on its own schedule).
       const problem = await refreshSource(o.tracker);
@@ -278,7 +304,8 @@ async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<numb
   const sources = (await readSourceStatuses(paths)).sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''));
   if (f.source) {
     const events = await new EventLog(paths).tail('source', 10);
-    if (f.json) process.stdout.write(JSON.stringify({ sources, events }, null, 2) + '\n');
+    const serves = await readServes(paths);
+    if (f.json) process.stdout.write(JSON.stringify({ sources, events, serves: serves ?? null }, null, 2) + '\n');
     else {
       const out = sources.length ? sources.flatMap(sourceLines) : ['no git source recorded in this state directory'];
       out.push('', 'Events:', ...events.map((e) => `  ${e.time}  ${e.result.padEnd(6)} ${e.action.padEnd(10)} ${e.error ?? e.cause ?? ''}`));
@@ -309,7 +336,9 @@ async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<numb
     return EXIT.ok;
   }
   const all = await readAllStatus(paths);
+  const serves = await readServes(paths);
   if (f.json) {
+    // An array, as before; what this reconciler serves is in `status --source --json`.
     process.stdout.write(JSON.stringify(all, null, 2) + '\n');
     return EXIT.ok;
   }
@@ -322,6 +351,7 @@ async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<numb
   process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
   // The source the bottles come from, the most recent one read: what is applied, what is wrong.
   if (sources[0]) process.stdout.write('\n' + sourceLines(sources[0]).join('\n') + '\n');
+  if (serves) process.stdout.write(`\nServes: ${serves.selector !== undefined ? `the bottles matching --selector ${serves.selector}` : 'every bottle of the source'} (since ${serves.since})\n`);
   return EXIT.ok;
 }
 
@@ -331,7 +361,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .showHelpAfterError()
     .exitOverride();
   const run = (fn: (...a: never[]) => Promise<number>) => async (...args: unknown[]) => setExit(await (fn as (...a: unknown[]) => Promise<number>)(...args));
-  common(program.command('validate').description('parse and check every spec file').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdValidate(f)));
+  common(
+    program
+      .command('validate')
+      .description('parse and check every spec file')
+      .option('--json', 'machine-readable output')
+      .option('--fleet <file>', "the fleet's selectors, one a line: report bottles that none or two of them match"),
+  ).action(run((f: CommonFlags) => cmdValidate(f)));
   common(program.command('plan').description('show what a reconcile would do, with causes').option('--json', 'machine-readable output')).action(run((f: CommonFlags) => cmdPlan(f)));
   common(
     program

@@ -34,12 +34,15 @@ import type { Plan, UnitPlan } from './plan-types.js';
 import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
 import { SnapshotIndex } from './plan-index.js';
+import { selectDocuments, type Selector } from '../specs/selector.js';
 
 export interface PassOptions extends Omit<PlanOptions, 'hostSubnets' | 'owner'> {
   /** Opens the spec source for one pass. */
   openSource: () => Promise<SpecSource>;
   /** `--git`: which revision is applied (fetched, verified) — refreshed by its caller, not per pass. */
   tracker?: GitTracker;
+  /** `--selector`: the bottles of the source this reconciler serves (all without it). */
+  selector?: Selector;
   /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
   maxDeletions: number;
   /** Validated spec files by content (kept across passes in watch mode). */
@@ -223,7 +226,7 @@ async function learnImages(docker: DockerDriver, images: ImageCache, snapshot: O
 /** Load the specs, through the content cache; only a writing command (reconcile) saves it. */
 export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult> {
   o.specCache ??= await SpecCache.open(o.paths.specCache);
-  const load = await loadSpecs(await o.openSource(), { allowOutside: o.allowOutside, cache: o.specCache, prefix: o.prefix });
+  const load = selectDocuments(await loadSpecs(await o.openSource(), { allowOutside: o.allowOutside, cache: o.specCache, prefix: o.prefix }), o.selector);
   if (save) await o.specCache.save();
   return load;
 }

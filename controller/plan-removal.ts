@@ -36,7 +36,9 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
 
   const acts = new ActionList();
   const ctrIds: number[] = [];
-  const cause = kind === 'shared' ? 'SharedSidecar no longer declared' : 'bottle no longer declared';
+  const cause = input.load.elsewhere?.has(unitKey.toDocKey(unit))
+    ? `for another host: it does not match --selector ${input.load.selector}`
+    : kind === 'shared' ? 'SharedSidecar no longer declared' : 'bottle no longer declared';
   const ownNets = new Set(networks.map((n) => n.name));
   for (const n of networks) {
     for (const c of index.containersOnNetwork.get(n.name) ?? []) {

@@ -38,6 +38,9 @@ export function plan(input: PlanInput): Plan {
   let pruneGuard: string | undefined;
   if (load.fileCount === 0 && !opts.allowEmpty) {
     pruneGuard = `${load.describe} holds no spec files: nothing is pruned without --allow-empty`;
+  } else if (load.selector !== undefined && load.bottles.size + load.shared.size + load.held.size === 0 && !opts.allowEmpty) {
+    // A selector that matches nothing is more often a typo than a host emptied on purpose.
+    pruneGuard = `no document in ${load.describe} matches --selector ${load.selector}: nothing is pruned without --allow-empty`;
   }
 
   const units: UnitPlan[] = [];

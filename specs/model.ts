@@ -129,6 +129,10 @@ export interface LoadResult {
   revision?: string;
   /** What was read, for messages: a directory path or `git:<repo>@<ref>:<subdir>`. */
   describe: string;
+  /** `--selector` as served (normalised): documents that do not match are for other hosts. */
+  selector?: string;
+  /** Valid documents left out by the selector (`Bottle/<name>`, `SharedSidecar/<name>`). */
+  elsewhere?: Set<string>;
   /** Valid documents (by `Bottle/<name>` key): where fields checked later are, for located holds. */
   positions?: Map<string, Record<string, { line: number; col: number }>>;
 }

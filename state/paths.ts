@@ -31,6 +31,10 @@ export class StatePaths {
   get specCache(): string {
     return path.join(this.root, 'cache', 'specs.json');
   }
+  /** Which bottles of the source the reconciler of this state directory serves (`--selector`). */
+  get serves(): string {
+    return path.join(this.root, 'serves.json');
+  }
   get sourceStatus(): string {
     return path.join(this.root, 'source.json');
   }
