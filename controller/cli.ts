@@ -62,7 +62,8 @@ function common(cmd: Command): Command {
 /** A bad --selector or fleet file is a usage error (exit 64), said in one line. */
 function usage(e: unknown): never {
   if (e instanceof SelectorError) throw new UsageError(e.message);
-  if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${(e as NodeJS.ErrnoException).path}: no such file`);
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT' || err.code === 'EISDIR' || err.code === 'EACCES') throw new UsageError(`${err.path ?? 'fleet file'}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : 'not readable'}`);
   throw e;
 }
 

@@ -101,7 +101,7 @@ export function lifecycleMachine(deps: LifecycleDeps) {
       resyncRetries: ({ context }) => context.stalledReason !== 'InvalidSpec',
       // Held by someone else's container on the bottle's network: its leaving is a network
       // event of the bottle (a collision is not: its events are the other resource's).
-      driftRetries: ({ context }) => context.stalledReason === 'ForeignEndpoint' || context.stalledReason === 'NetworkInUse',
+      driftRetries: ({ context }) => context.stalledReason === 'ForeignEndpoint' || context.stalledReason === 'NetworkInUse' || context.stalledReason === 'SharedSidecarInUse',
     },
     delays: {
       backoff: ({ context }) => backoffDelay(context.attempt, base, max),

@@ -290,8 +290,11 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   // Shared sidecars first: bottles connect to them, and must never hold every slot while waiting.
   const byUnit = new Map<string, UnitResult>();
   try {
-    for (const phase of ['shared', 'bottle'] as const) {
-      const units = obs.plan.units.filter((u) => u.kind === phase);
+    // Shared sidecars before the bottles that join them; a removed one after the bottles, which
+    // may still be using it until they leave.
+    const phases = [(u: UnitPlan) => u.kind === 'shared' && u.state !== 'removed', (u: UnitPlan) => u.kind === 'bottle', (u: UnitPlan) => u.kind === 'shared' && u.state === 'removed'];
+    for (const phase of phases) {
+      const units = obs.plan.units.filter(phase);
       (await Promise.all(units.map(run))).forEach((r) => byUnit.set(r.unit, r));
     }
   } finally {

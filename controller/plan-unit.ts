@@ -75,6 +75,7 @@ export function planUnit(
       // Containers must leave the network first: ours are removed now and recreated below; shared
       // sidecars are disconnected and rejoin it below.
       for (const c of index.containersOnNetwork.get(n.name) ?? []) {
+        if (acts.lastOf(c.name)) continue; // already leaving for another of its networks
         if (index.mine(d.unit, c)) acts.add({ kind: 'remove', on: 'container', resource: { type: 'container', name: c.name }, cause: `its network ${n.name} is recreated` });
         else if (index.isOurShared(c)) acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `leaves ${n.name}, which is recreated`, networkName: n.name });
       }

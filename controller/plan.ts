@@ -1,4 +1,5 @@
 import { isBrokenSource } from '../specs/load.js';
+import type { Inventory } from '../state/inventory.js';
 import type { PlanInput } from './plan-input.js';
 import { heldUnit } from './plan-actions.js';
 import { SnapshotIndex } from './plan-index.js';
@@ -38,8 +39,9 @@ export function plan(input: PlanInput): Plan {
   let pruneGuard: string | undefined;
   if (load.fileCount === 0 && !opts.allowEmpty) {
     pruneGuard = `${load.describe} holds no spec files: nothing is pruned without --allow-empty`;
-  } else if (load.selector !== undefined && load.bottles.size + load.shared.size + load.held.size === 0 && !opts.allowEmpty) {
-    // A selector that matches nothing is more often a typo than a host emptied on purpose.
+  } else if (load.selector !== undefined && load.bottles.size + load.shared.size === 0 && !opts.allowEmpty) {
+    // A selector that matches nothing is more often a typo than a host emptied on purpose. Held
+    // documents do not count: they come from every host.
     pruneGuard = `no document in ${load.describe} matches --selector ${load.selector}: nothing is pruned without --allow-empty`;
   }
 
@@ -80,6 +82,8 @@ export function plan(input: PlanInput): Plan {
     units.push(planUnit(withDefaultAddresses(d, subnets), inv, input, index, subnets, claims));
   }
 
+  holdSharedInUse(units, index, inventories);
+
   // Every kind of unit counts: a shared sidecar's removal disconnects every bottle that uses it.
   const removals = units.filter((u) => u.state === 'removed');
   const max = opts.maxDeletions ?? Infinity;
@@ -94,6 +98,38 @@ export function plan(input: PlanInput): Plan {
     }
   }
   return { units, pruneGuard };
+}
+
+/**
+ * A SharedSidecar whose document is gone (or is for another host) is not removed while it is
+ * joined to a bottle that stays and may still need it: one held for an invalid file (what it
+ * declares cannot be read), or one whose own removal is held. Bottles removed in the same pass,
+ * bottles that let it go, and bottles that still name it (SharedSidecarMissing) do not count.
+ */
+function holdSharedInUse(units: UnitPlan[], index: SnapshotIndex, inventories: Map<string, Inventory>): void {
+  const byUnit = new Map(units.map((u) => [u.unit, u]));
+  for (const [i, u] of units.entries()) {
+    if (u.kind !== 'shared' || u.state !== 'removed') continue;
+    const users = new Set<string>();
+    for (const c of index.ownedBy(u.unit).containers) {
+      for (const net of Object.keys(c.networks)) {
+        for (const n of index.networksByName.get(net) ?? []) {
+          const claim = index.claimOf(n);
+          if (claim.kind !== 'ours' || claim.unit === u.unit) continue;
+          const other = byUnit.get(claim.unit);
+          // A user that leaves, or lets the sidecar go from this network in this pass, is no user;
+          // nor one that still declares it (held SharedSidecarMissing): deleting the document
+          // was what its author asked for.
+          const lets = other?.actions.some((a) => a.kind === 'disconnect' && a.resource.name === c.name && a.networkName === net);
+          if (other?.state !== 'removed' && !lets && other?.held?.reason !== 'SharedSidecarMissing') users.add(claim.unit);
+        }
+      }
+    }
+    if (users.size) {
+      const list = [...users].sort().join(', ');
+      units[i] = heldUnit(u.unit, inventories.get(u.unit), { reason: 'SharedSidecarInUse', message: `no longer declared here, but still joined to ${list}, which stay${users.size === 1 ? 's' : ''}: removed once ${users.size === 1 ? 'it leaves' : 'they leave'}`, failure: true });
+    }
+  }
 }
 
 /** Watch mode counts removals over this long against --max-deletions (one `rm` at a time adds up). */

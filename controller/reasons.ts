@@ -10,6 +10,7 @@ export type Reason =
   | 'SecretMissing'
   | 'SmolvmUnavailable'
   | 'SharedSidecarMissing'
+  | 'SharedSidecarInUse'
   | 'SubnetUnavailable'
   | 'ArtifactMissing'
   | 'DeletionGuard'
@@ -60,6 +61,7 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = {
   SecretMissing: stalled('a secretEnv names a variable that is not set'),
   SmolvmUnavailable: stalled('smolvm is missing, too old, or cannot list its machines'),
   SharedSidecarMissing: stalled('it uses a SharedSidecar that no document declares'),
+  SharedSidecarInUse: stalled('a SharedSidecar no longer declared here is still joined to a bottle that stays'),
   SubnetUnavailable: stalled('no subnet can be given to one of its networks'),
   ArtifactMissing: stalled('agent.from names a file that does not exist'),
   DeletionGuard: stalled('the pass would remove more than --max-deletions allows'),

@@ -17,8 +17,12 @@ export async function readFleet(file: string): Promise<FleetEntry[]> {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) continue;
     try {
-      out.push({ selector: parseSelector(line), line: i + 1 });
+      const selector = parseSelector(line);
+      const same = out.find((o) => o.selector.text === selector.text);
+      if (same) throw new SelectorError(`${file}:${i + 1}: repeats line ${same.line} (${selector.text})`);
+      out.push({ selector, line: i + 1 });
     } catch (e) {
+      if (e instanceof SelectorError && e.message.startsWith(`${file}:`)) throw e;
       if (e instanceof SelectorError) throw new SelectorError(`${file}:${i + 1}: ${e.message.replace(/^--selector: /, '')}`);
       throw e;
     }

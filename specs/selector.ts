@@ -4,6 +4,8 @@
 import type { LoadResult } from './model.js';
 
 const KEY = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+// kubectl's label value: empty, or alphanumerics at both ends with - _ . between, at most 63.
+const VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 export interface Requirement {
   key: string;
@@ -27,7 +29,7 @@ export function parseSelector(text: string): Selector {
     if (!m) throw new SelectorError(`--selector: "${part}" is not KEY=VALUE or KEY!=VALUE`);
     const [, key, op, value] = m as unknown as [string, string, string, string];
     if (!KEY.test(key)) throw new SelectorError(`--selector: "${key}" is not a label key (letters, digits, "_", "." and "-", at most 63 characters)`);
-    if (/[,=!\s]/.test(value)) throw new SelectorError(`--selector: the value of ${key} may not hold "=", "!", "," or blanks`);
+    if (!VALUE.test(value)) throw new SelectorError(`--selector: "${value}" is not a label value for ${key}: at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit (kubectl's rule)`);
     requirements.push({ key, op: op === '!=' ? '!=' : '=', value });
   }
   if (!requirements.length) throw new SelectorError('--selector: empty');

@@ -39,8 +39,8 @@ test('reasonOf: readiness, abort (what a readiness wait throws when aborted), an
   assert.equal(reasonOf(undefined), 'Failed');
 });
 
-test('the table gives the stalled and quiet sets the controller had before it', () => {
-  const stalledBefore = ['InvalidSpec', 'NameCollision', 'SecretMissing', 'SmolvmUnavailable', 'SharedSidecarMissing', 'SubnetUnavailable', 'ArtifactMissing', 'DeletionGuard', 'NetworkForbidden', 'NetworkInUse', 'ForeignEndpoint'];
+test('the table gives the stalled and quiet sets the controller had before it (plus SharedSidecarInUse, new since)', () => {
+  const stalledBefore = ['InvalidSpec', 'NameCollision', 'SecretMissing', 'SmolvmUnavailable', 'SharedSidecarMissing', 'SubnetUnavailable', 'ArtifactMissing', 'DeletionGuard', 'NetworkForbidden', 'NetworkInUse', 'ForeignEndpoint', 'SharedSidecarInUse'];
   const quietBefore = ['Suspended', 'EmptySource', 'SourceEmptied'];
   assert.deepEqual([...STALLED_REASONS].sort(), [...stalledBefore].sort());
   assert.deepEqual([...QUIET_HOLDS].sort(), [...quietBefore].sort());

@@ -75,3 +75,50 @@ test('validate --fleet: a bottle no selector matches, or two do, is reported at 
   await assert.rejects(readFleet(file), /fleet:2: "host" is not KEY=VALUE/);
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+// Found by an adversarial try of the selector.
+const heldDoc = (key: string) => new Map([[key, [{ file: 'x.yaml', line: 3, col: 1, message: 'bad' }]]]);
+const cacheDoc = { kind: 'SharedSidecar' as const, metadata: { name: 'cache', labels: {} }, origin: { file: 'cache.yaml', line: 1, col: 1 }, spec: { image: 'side:1', alias: 'pkg-cache', env: {}, secretEnv: {}, files: [], ports: [], init: true } };
+
+test('a SharedSidecar stays while a bottle held for an invalid file is still joined to it', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const sel = parseSelector('host=a');
+  const u = { ...labelled('u', { host: 'a' }), spec: { ...bottle('u').spec, uses: ['cache'] } };
+  apply(plan(input([], snap, invs, { load: selectDocuments(loadOf([u], { shared: new Map([['cache', cacheDoc]]) }), sel) })), snap, invs);
+  assert.ok(snap.containers.find((c) => c.name === 'bottle-shared-cache')?.networks['bottle-u-net'], 'joined');
+  // u.yaml becomes invalid: u is held, and nothing served here uses cache any more.
+  const p = plan(input([], snap, invs, { load: selectDocuments(loadOf([labelled('k', { host: 'a' })], { fileCount: 3, shared: new Map([['cache', cacheDoc]]), held: heldDoc('Bottle/u') }), sel) }));
+  assert.equal(unit(p, 'u').state, 'held');
+  const c = unit(p, 'shared.cache');
+  assert.equal(c.held?.reason, 'SharedSidecarInUse');
+  assert.match(c.held?.message ?? '', /still joined to u, which stays/);
+  // The bottle moving away in the same pass lets it go.
+  const away = plan(input([], snap, invs, { load: selectDocuments(loadOf([{ ...u, metadata: { name: 'u', labels: { host: 'b' } } }, labelled('k', { host: 'a' })], { shared: new Map([['cache', cacheDoc]]) }), sel) }));
+  assert.equal(unit(away, 'u').state, 'removed');
+  assert.equal(unit(away, 'shared.cache').state, 'removed');
+});
+
+test('an invalid file of any host does not defeat the guard against a selector that matches nothing', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const docs = [labelled('one', { host: 'alpha' }), labelled('two', { host: 'alpha' })];
+  apply(plan(input(docs, snap, invs)), snap, invs);
+  const load = selectDocuments(loadOf(docs, { fileCount: 3, held: heldDoc('Bottle/theirs') }), parseSelector('host=alpah'));
+  const p = plan(input([], snap, invs, { load }));
+  assert.match(p.pruneGuard ?? '', /matches --selector host=alpah/);
+  assert.ok(p.units.every((u) => u.state !== 'removed'));
+});
+
+test('selector values follow kubectl: at most 63 characters, alphanumeric at both ends; an empty value is allowed', () => {
+  for (const ok of ['host=a-b.c_d', 'host=', 'host==A9']) assert.doesNotThrow(() => parseSelector(ok), ok);
+  for (const bad of ['host=ä', 'host=a)', `host=${'x'.repeat(64)}`, 'host=-a', 'host=a.']) assert.throws(() => parseSelector(bad), SelectorError, bad);
+});
+
+test('a fleet file that names one selector twice says which line repeats which', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bottled-fleet-'));
+  const file = path.join(dir, 'fleet');
+  await fs.writeFile(file, 'host=a\nhost==a\n');
+  await assert.rejects(readFleet(file), /fleet:2: repeats line 1 \(host=a\)/);
+  await fs.rm(dir, { recursive: true, force: true });
+});
