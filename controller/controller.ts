@@ -265,15 +265,17 @@ export class Controller {
           return own ? AbortSignal.any([own, halt]) : halt;
         },
         afterStep: this.o.afterStep ? (u) => this.o.afterStep!(u) : undefined,
+        // A removal counts from the moment it is planned: two files deleted in quick succession
+        // must not both pass the guard because the first removal is still running.
+        planned: (p) => {
+          for (const u of p.units) if (u.state === 'removed') this.removedAt.push(Date.now());
+        },
       });
       const ms = performance.now() - started;
       this.totals.passes++;
       this.totals.passMs += ms;
       this.totals.executed += r.results.reduce((n, x) => n + x.executed, 0);
       this.o.metrics?.observePass(r, ms / 1000);
-      r.plan.units.forEach((u, i) => {
-        if (u.state === 'removed' && r.results[i]?.ok) this.removedAt.push(Date.now());
-      });
       this.routes.learn(r);
       return r;
     } finally {

@@ -73,6 +73,8 @@ export interface PassHooks {
   reinspect?: Set<string>;
   /** Progress of the pass, given how many units have work (undefined: none shown). */
   progress?: (total: number) => PassProgress | undefined;
+  /** The plan, before anything of it runs (watch mode counts removals as they begin). */
+  planned?: (plan: Plan) => void;
 }
 
 export interface Observation {
@@ -91,6 +93,8 @@ export interface Observation {
 export interface PassResult extends Observation {
   results: UnitResult[];
   reconcileId: string;
+  /** What runs after the pass (the snapshot before it, when nothing was executed). */
+  after: Observed;
 }
 
 /** Load, observe, plan. Read-only: `plan` and `--dry-run` stop here. */
@@ -250,6 +254,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   const reconcileId = crypto.randomBytes(6).toString('hex');
   const plog = log.child({ reconcileId });
   const obs = await observeAndPlan(o, docker, { createKey: true, include: hooks.include, reinspect: hooks.reinspect });
+  hooks.planned?.(obs.plan);
   const events = new EventLog(o.paths);
   const ctx: ExecContext = {
     docker,
@@ -334,7 +339,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     if (u.state === 'held' && u.held?.failure && u.held.reason !== 'DeletionGuard') plog.warn({ bottle: u.unit, reason: u.held.reason }, u.held.message);
     else if (!r.ok) plog.error({ bottle: u.unit, reason: r.reason }, r.error ?? 'failed');
   }
-  return { ...obs, results, reconcileId };
+  return { ...obs, results, reconcileId, after };
 }
 
 /** Does some planned network lack an observed one (so a subnet may be chosen or rechecked)? */

@@ -13,7 +13,7 @@ export class UnitRoutes {
   /** Agent backends' workloads of declared bottles, by backend: workload name -> bottle. */
   readonly workloads = new Map<string, Map<string, string>>();
 
-  learn(r: { plan: Plan; inventories: Map<string, Inventory>; snapshot: Observed }): void {
+  learn(r: { plan: Plan; inventories: Map<string, Inventory>; snapshot: Observed; after?: Observed }): void {
     for (const u of r.plan.units) {
       const w = u.desired?.workload;
       if (!w) continue;
@@ -30,7 +30,8 @@ export class UnitRoutes {
     }
     for (const [unit, inv] of r.inventories) for (const [key, res] of Object.entries(inv.resources)) if (res.type === 'network') add(key.replace(/^network\//, ''), unit);
     const planned = new Set(r.plan.units.map((u) => u.unit));
-    for (const c of r.snapshot.containers) {
+    // What runs after the pass too: a container created in it is routed before the next pass.
+    for (const c of [...r.snapshot.containers, ...(r.after?.containers ?? [])]) {
       const u = unitKey.fromLabels(c.labels);
       if (u && planned.has(u)) this.containerUnits.set(c.id, u);
     }
