@@ -39,6 +39,8 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
  */
 export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
   if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return { units: [] };
-  const died = e.type === 'container' && (e.action === 'die' || e.action === 'oom') ? e.attributes.name : undefined;
+  // The list API can lag the event: a container that died, or was connected or disconnected, is
+  // inspected by the pass instead (by name, or by ID for network events).
+  const died = e.type === 'container' && (e.action === 'die' || e.action === 'oom') ? e.attributes.name : e.type === 'network' ? e.attributes.container : undefined;
   return { units: unitsOfEvent(e, instance, lookup), died };
 }

@@ -177,17 +177,20 @@ async function liveOwners(snapshot: Observed, instance: string, self: string): P
   return live;
 }
 
-/** Patch the listed state of containers that the event stream says changed since. */
+/** Patch the listed state and networks of containers that the event stream says changed since. */
 async function reinspect(snapshot: Observed, docker: DockerDriver, names: Set<string> | undefined): Promise<void> {
   if (!names?.size) return;
   await Promise.all(
-    snapshot.containers.filter((c) => names.has(c.name)).map(async (c) => {
+    snapshot.containers.filter((c) => names.has(c.name) || names.has(c.id)).map(async (c) => {
       try {
-        const st = (await docker.inspectContainer(c.name)).State;
+        const info = await docker.inspectContainer(c.name);
+        const st = info.State;
         c.state = (st.Status as ObservedContainer['state']) ?? c.state;
         c.exitCode = st.ExitCode;
         c.status = st.Running ? c.status : `Exited (${st.ExitCode})`;
         c.health = (st.Health?.Status as ObservedContainer['health']) ?? undefined;
+        // A network (dis)connect is announced before the list shows it, as a death is.
+        c.networks = Object.fromEntries(Object.entries(info.NetworkSettings.Networks ?? {}).map(([n, ep]) => [n, { networkId: ep.NetworkID ?? '', ip: ep.IPAddress || undefined }]));
       } catch (e) {
         if (!(e instanceof DockerError && e.kind === 'not-found')) throw e;
         snapshot.containers = snapshot.containers.filter((x) => x !== c);
