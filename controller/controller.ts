@@ -148,7 +148,7 @@ export class Controller {
     return out;
   }
 
-  /** Something happened to this unit (Docker event); `died`: a container to inspect, not trust the list for. */
+  /** Something happened to this unit (Docker event); `died`: a container to inspect, not trust the list for (it died, or a network event named it). */
   drift(unit: string, died?: string): void {
     if (died) {
       const s = this.reinspect.get(unit) ?? new Set<string>();

@@ -34,8 +34,9 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
 }
 
 /**
- * The drift an engine event reports: the units to give a pass, and (for a container that died,
- * which the engine may still list as running) the container their pass must inspect.
+ * The drift an engine event reports: the units to give a pass, and (for a container that died, or
+ * was connected or disconnected, which the list may not show yet) the container their pass must
+ * inspect.
  */
 export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
   if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return { units: [] };

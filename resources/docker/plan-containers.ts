@@ -6,7 +6,8 @@ import { configHash, containerConfig, describeConfigChange, secretDigests, secre
 import { L } from '../../controller/labels.js';
 import { type ActionList, adoptCause, type Changed, shortId, shortName } from '../../controller/plan-actions.js';
 import { resolveEnv } from '../../controller/plan-env.js';
-import { planFiles, type FileOwner } from './plan-files.js';
+import type { FileOwner } from './actions.js';
+import { planFiles } from './plan-files.js';
 import type { SnapshotIndex } from '../../controller/plan-index.js';
 import type { PlanInput } from '../../controller/plan-input.js';
 

@@ -4,8 +4,6 @@ import type { DesiredContainer, DesiredFile } from '../../controller/desired.js'
 import type { ActionList } from '../../controller/plan-actions.js';
 import type { PlanInput } from '../../controller/plan-input.js';
 
-export type { FileOwner };
-
 /** How a running container is told of new content. */
 type Delivery = { kind: 'restart' } | { kind: 'signal'; signal: string } | { kind: 'exec'; exec: string[] };
 
