@@ -44,6 +44,8 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
   readonly name: string;
   /** The type of its objects in the inventory, ownership claims and events. */
   readonly resourceType: string;
+  /** Types of its other objects (Swarm's configs beside its services). */
+  readonly otherTypes?: readonly string[];
   /** The hold reason when the backend cannot be observed (its bottles only are held). */
   readonly unavailable: Reason;
   /** A bottle document on this backend -> its desired graph (Docker sidecars + the workload). */
@@ -54,6 +56,8 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
   plan(args: PlanArgs<W>): Hold | undefined;
   /** The action that removes an owned object of a unit that is no longer declared. */
   removal(o: O, cause: string): DistributiveOmitAction;
+  /** Removals of a higher phase wait for those of lower ones (default 0): a config after its service. */
+  removalPhase?(o: O): number;
   /** Health of the workload for status, from the same snapshot. */
   health(u: UnitPlan, w: W, index: SnapshotIndex): ResourceStatus[];
 }
@@ -62,6 +66,7 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
 export interface AgentRuntime<D = unknown> {
   readonly name: string;
   readonly resourceType: string;
+  readonly otherTypes?: readonly string[];
   /** One observation per pass: a constant number of calls, whatever the number of bottles. */
   observe(driver: D | undefined, req: ObserveRequest): Promise<WorkloadObservation>;
   /** One step of an action whose target (`on`) is this backend's resource type. */

@@ -108,7 +108,7 @@ function passOptions(f: CommonFlags, paths: StatePaths): PassOptions {
     tracker,
     maxDeletions,
     selector: selectorOf(f),
-    drivers: agentDrivers({ smolvm: f.smolvm }),
+    drivers: agentDrivers({ smolvm: f.smolvm, dockerHost: f.dockerHost ?? process.env.DOCKER_HOST }),
     paths,
     prefix: f.prefix,
     instance: f.instance,
@@ -272,7 +272,7 @@ async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDrive
   }
   const failed = controller.failed();
   const t = controller.totals;
-  log.info({ dockerCalls: docker.calls, passMs: Math.round(t.passMs), passes: t.passes, maxRssKb: process.resourceUsage().maxRSS, executed: t.executed, bottles: first.plan.units.length, failed: failed.length }, 'pass finished');
+  log.info({ dockerCalls: docker.calls, swarmCalls: (o.drivers.get('swarm') as { calls?: number } | undefined)?.calls ?? 0, passMs: Math.round(t.passMs), passes: t.passes, maxRssKb: process.resourceUsage().maxRSS, executed: t.executed, bottles: first.plan.units.length, failed: failed.length }, 'pass finished');
   if (first.plan.pruneGuard) log.warn(first.plan.pruneGuard);
   if (failed.length) return EXIT.error;
   if ((controller.lastLoad ?? first.load).diagnostics.length) return EXIT.invalid;

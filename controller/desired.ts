@@ -7,6 +7,8 @@ export interface DesiredNetwork {
   name: string;
   role: 'network' | 'egress-network';
   internal: boolean;
+  /** `overlay` on a swarm (attachable, so a hand-run container can be told apart); else a bridge. */
+  driver?: 'overlay';
   options: Record<string, string>;
   labels: Record<string, string>; // without the spec hash (it depends on the subnet)
   /** The user's `spec.network.subnet`, which wins over allocation. */

@@ -34,7 +34,7 @@ export function containerConfig(
 }
 
 export function networkConfig(n: DesiredNetwork, subnet: string, ipRange?: string): Record<string, unknown> {
-  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), internal: n.internal, options: n.options, labels: hashedLabels(n.labels) };
+  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), ...(n.driver ? { driver: n.driver } : {}), internal: n.internal, options: n.options, labels: hashedLabels(n.labels) };
 }
 
 export function configHash(config: Record<string, unknown>): string {

@@ -242,7 +242,7 @@ export async function specsOf(o: PassOptions, save: boolean): Promise<LoadResult
 function wantedBackends(desired: Map<string, DesiredUnit>, inventories: Map<string, Inventory>): AgentRuntime[] {
   const types = new Set<string>();
   for (const inv of inventories.values()) for (const r of Object.values(inv.resources)) types.add(r.type);
-  return agentRuntimes().filter((b) => [...desired.values()].some((d) => d.workload?.backend === b.name) || types.has(b.resourceType));
+  return agentRuntimes().filter((b) => [...desired.values()].some((d) => d.workload?.backend === b.name) || types.has(b.resourceType) || !!b.otherTypes?.some((t) => types.has(t)));
 }
 
 /** One observation of each wanted agent backend (a failure holds only its bottles). */

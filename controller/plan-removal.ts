@@ -54,10 +54,14 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
       ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `leaves ${net} before it is removed`, networkName: net }).id);
     }
   }
-  // An agent backend's workload goes first: it is what uses the sidecars.
-  for (const w of owned.workloads) {
-    const b = agentBackendOfType(w.type);
-    if (b) ctrIds.push(acts.add(b.removal(w, cause)).id);
+  // An agent backend's workload goes first: it is what uses the sidecars. Within it, a higher
+  // removal phase waits for the lower ones (a Swarm config for the services that use it).
+  const phaseOf = (w: (typeof owned.workloads)[number]) => agentBackendOfType(w.type)?.removalPhase?.(w) ?? 0;
+  const earlier: number[] = [];
+  for (const phase of [...new Set(owned.workloads.map(phaseOf))].sort((a, b) => a - b)) {
+    const ids = owned.workloads.filter((w) => phaseOf(w) === phase).map((w) => acts.add({ ...agentBackendOfType(w.type)!.removal(w, cause), after: [...earlier] }).id);
+    ctrIds.push(...ids);
+    earlier.push(...ids);
   }
   const roleOrder = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
   for (const c of [...containers].sort((a, b) => roleOrder(a) - roleOrder(b) || a.name.localeCompare(b.name))) {

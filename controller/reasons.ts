@@ -31,6 +31,8 @@ export type Reason =
   | 'DockerUnreachable'
   | 'DockerError'
   | 'SmolvmError'
+  | 'SwarmUnavailable'
+  | 'SwarmError'
   | 'NotReady'
   | 'Aborted'
   | 'Failed'
@@ -79,6 +81,9 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = {
   DockerUnreachable: retried('the Docker Engine does not answer'),
   DockerError: retried('the Docker Engine refused a step'),
   SmolvmError: retried('smolvm failed a step'),
+  // A manager may regain quorum, or the engine join a swarm: retried, not stalled.
+  SwarmUnavailable: retried('the engine at --docker-host is not a Swarm manager that answers'),
+  SwarmError: retried('the Swarm manager refused a step'),
   NotReady: retried('a sidecar did not become ready, or a resource is still starting'),
   // Superseded by a newer spec or stopped on purpose: a new pass is already asked for.
   Aborted: fine('the pass was aborted'),

@@ -2,5 +2,6 @@
 // runtime registry is resources/backends.ts).
 import type { DockerAction } from './docker/actions.js';
 import type { MachineAction } from './smolvm/actions.js';
+import type { ServiceAction } from './swarm/actions.js';
 
-export type BackendAction = DockerAction | MachineAction;
+export type BackendAction = DockerAction | MachineAction | ServiceAction;

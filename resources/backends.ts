@@ -4,9 +4,10 @@
 // the planner's import closure stays free of drivers.
 import type { AgentPlanner } from '../controller/backend.js';
 import { smolvmPlanner } from './smolvm/planner.js';
+import { swarmPlanner } from './swarm/planner.js';
 
 // Each backend is typed with its own workload; the core sees the common shape.
-const PLANNERS: readonly AgentPlanner[] = [smolvmPlanner as unknown as AgentPlanner];
+const PLANNERS: readonly AgentPlanner[] = [smolvmPlanner as unknown as AgentPlanner, swarmPlanner as unknown as AgentPlanner];
 
 export function agentBackend(name: string): AgentPlanner | undefined {
   return PLANNERS.find((b) => b.name === name);
@@ -14,5 +15,5 @@ export function agentBackend(name: string): AgentPlanner | undefined {
 
 /** The backend whose objects have this inventory type (`machine`), if any. */
 export function agentBackendOfType(type: string): AgentPlanner | undefined {
-  return PLANNERS.find((b) => b.resourceType === type);
+  return PLANNERS.find((b) => b.resourceType === type || b.otherTypes?.includes(type));
 }

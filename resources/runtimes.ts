@@ -7,8 +7,10 @@ import type { BackendAction } from './actions.js';
 import { dockerStep } from './docker/execute.js';
 import { SmolvmDriver } from './smolvm/driver.js';
 import { smolvmRuntime } from './smolvm/runtime.js';
+import { SwarmDriver } from './swarm/driver.js';
+import { swarmRuntime } from './swarm/runtime.js';
 
-const RUNTIMES: readonly AgentRuntime[] = [smolvmRuntime as unknown as AgentRuntime];
+const RUNTIMES: readonly AgentRuntime[] = [smolvmRuntime as unknown as AgentRuntime, swarmRuntime as unknown as AgentRuntime];
 
 export function agentRuntimes(): readonly AgentRuntime[] {
   return RUNTIMES;
@@ -18,9 +20,15 @@ export function agentRuntime(name: string): AgentRuntime | undefined {
   return RUNTIMES.find((b) => b.name === name);
 }
 
-/** Each agent backend's driver, from the command line (`--smolvm PATH`). */
-export function agentDrivers(flags: { smolvm?: string }): Map<string, unknown> {
-  return new Map<string, unknown>([['smolvm', new SmolvmDriver({ bin: flags.smolvm })]]);
+/**
+ * Each agent backend's driver, from the command line (`--smolvm PATH`; Swarm's manager is the
+ * engine at `--docker-host`). None connects before a bottle needs it.
+ */
+export function agentDrivers(flags: { smolvm?: string; dockerHost?: string }): Map<string, unknown> {
+  return new Map<string, unknown>([
+    ['smolvm', new SmolvmDriver({ bin: flags.smolvm })],
+    ['swarm', new SwarmDriver({ host: flags.dockerHost })],
+  ]);
 }
 
 /** Carry out one backend action: the core's executor knows no backend by name. */
@@ -31,7 +39,7 @@ export async function backendStep(a: BackendAction, inv: Inventory, ctx: ExecCon
     case 'file':
       return dockerStep(a, inv, ctx, save);
     default: {
-      const b = RUNTIMES.find((r) => r.resourceType === a.on);
+      const b = RUNTIMES.find((r) => r.resourceType === a.on || r.otherTypes?.includes(a.on));
       if (!b) throw new Error(`no backend carries out actions on ${a.on}`);
       return b.execute(a, inv, ctx, save);
     }

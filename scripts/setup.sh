@@ -21,6 +21,18 @@ if [ ! -x /usr/sbin/sshd ] && [ ! -x .cache/tools/openssh/usr/sbin/sshd ] && com
   fi
   rm -rf "$tmp"
 fi
+# The swarm tests serve their images from Debian's docker-registry on a lab bridge (never a
+# registry outside): unpacked into .cache/ the same way, no service installed.
+if [ ! -x /usr/bin/docker-registry ] && [ ! -x .cache/tools/registry/usr/bin/docker-registry ] && command -v apt-get >/dev/null; then
+  echo "setup: unpacking docker-registry into .cache/tools (for the swarm tests' lab registry)" >&2
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get download docker-registry >/dev/null 2>&1 ) \
+    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && ( cd "$tmp" && apt-get download docker-registry >/dev/null ); } || true
+  if ls "$tmp"/docker-registry_*.deb >/dev/null 2>&1; then
+    mkdir -p .cache/tools/registry && dpkg -x "$tmp"/docker-registry_*.deb .cache/tools/registry
+  fi
+  rm -rf "$tmp"
+fi
 bash scripts/build-images.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build

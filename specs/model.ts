@@ -37,11 +37,18 @@ export interface ContainerCommon {
   init: boolean; // default true (bottled extension: `init: false` opts out)
 }
 
+/** Swarm's placement, as written (swarm backend only). */
+export interface PlacementSpec {
+  constraints: string[];
+  preferences: { spread: string }[];
+}
+
 export interface SidecarSpec extends ContainerCommon {
   name: string;
   aliases: string[];
   ip?: string;
   egress: boolean;
+  placement?: PlacementSpec;
 }
 
 export interface AgentSpec {
@@ -55,10 +62,11 @@ export interface AgentSpec {
   networks: string[];
   resources?: { cpus?: number; memoryMiB?: number };
   init: boolean;
+  placement?: PlacementSpec;
 }
 
 export interface BottleSpec {
-  backend: 'docker' | 'smolvm';
+  backend: 'docker' | 'smolvm' | 'swarm';
   suspend: boolean;
   network: { subnet?: string };
   sidecars: SidecarSpec[];

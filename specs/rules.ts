@@ -139,6 +139,12 @@ function addressAt(network: ipaddr.IPv4, offset: number): string {
 
 function checkAgentForBackend(spec: BottleSpec, report: Report): void {
   const { agent } = spec;
+  if (spec.backend !== 'swarm') {
+    // Never accepted and ignored: only Swarm places containers on nodes.
+    spec.sidecars.forEach((s, i) => s.placement && report(['sidecars', i, 'placement'], `applies only to the swarm backend (this bottle runs on ${spec.backend}, one host)`, { at: 'key' }));
+    if (agent.placement) report(['agent', 'placement'], `applies only to the swarm backend (this bottle runs on ${spec.backend}, one host)`, { at: 'key' });
+  }
+  if (spec.backend === 'swarm') return checkSwarm(spec, report);
   if (spec.backend === 'docker') {
     if (agent.image === undefined) report(['agent', 'image'], 'is required with the docker backend');
     if (agent.from !== undefined) report(['agent', 'from'], 'is only for the smolvm backend; the docker backend runs agent.image');
@@ -160,6 +166,39 @@ function checkAgentForBackend(spec: BottleSpec, report: Report): void {
       );
     }
   });
+}
+
+/**
+ * What Swarm cannot do is refused here, located, rather than accepted and dropped (engine-lab.md:
+ * a task's fixed IP is silently dropped; no IPVS here, so no published ports through the routing
+ * mesh; no API to signal or exec into a task without its node's engine).
+ */
+function checkSwarm(spec: BottleSpec, report: Report): void {
+  const { agent } = spec;
+  if (agent.image === undefined) report(['agent', 'image'], 'is required with the swarm backend');
+  if (agent.from !== undefined) report(['agent', 'from'], 'is only for the smolvm backend; the swarm backend runs agent.image', { at: 'key' });
+  if (agent.networks.length > 0) report(['agent', 'networks'], 'is not available on the swarm backend yet: the agent joins only its bottle overlay', { at: 'key' });
+  if (spec.uses.length > 0) report(['uses'], 'SharedSidecars are not available on the swarm backend yet', { at: 'key' });
+  const containers: { path: FieldPath; env: Record<string, string>; files: FileSpec[] }[] = [
+    ...spec.sidecars.map((s, i) => ({ path: ['sidecars', i] as FieldPath, env: s.env, files: s.files })),
+    { path: ['agent'], env: agent.env, files: agent.files },
+  ];
+  spec.sidecars.forEach((s, i) => {
+    if (s.ip !== undefined) report(['sidecars', i, 'ip'], 'a pinned ip is not possible on the swarm backend: Swarm drops a task\'s fixed address and gives it a new one at every restart; reach the sidecar by its aliases', { at: 'key' });
+    if (s.ports.length > 0) report(['sidecars', i, 'ports'], 'published ports are not available on the swarm backend (they need the routing mesh, which this bottle\'s dnsrr services do not use)', { at: 'key' });
+  });
+  for (const c of containers) {
+    for (const [name, value] of Object.entries(c.env)) {
+      if (scanPlaceholders(value).placeholders.some((p) => p.ref)) {
+        report([...c.path, 'env', name], 'placeholders are not available on the swarm backend: a task\'s address changes at every restart and no port is published; use the sidecar\'s alias as its host name');
+      }
+    }
+    c.files.forEach((f, i) => {
+      if (f.onChange.type === 'signal' || f.onChange.type === 'exec') {
+        report([...c.path, 'files', i, 'onChange'], `${f.onChange.type} is not available on the swarm backend: a file is a Swarm config, which cannot change in place, so a change replaces the task; use restart (or recreate, the same there)`);
+      }
+    });
+  }
 }
 
 interface EnvOwner {

@@ -51,12 +51,24 @@ const containerFields = {
   init: z.boolean().describe('run an init process as PID 1 (bottled extension, default true)').default(true),
 };
 
+// Swarm's own syntax, passed through: `node.labels.zone==a`, `node.role!=manager`.
+const placementConstraint = z
+  .string()
+  .regex(/^(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9_.-]+)|engine\.labels\.[A-Za-z0-9_.-]+)\s*(==|!=)\s*[^\s=!][^\s]*$/, {
+    error: 'must be a Swarm constraint: node.labels.<key>, node.hostname, node.role, node.id, node.platform.os|arch or engine.labels.<key>, then == or !=, then a value (e.g. node.labels.zone==a)',
+  });
+const placement = strictObject({
+  constraints: z.array(placementConstraint).superRefine(uniqueItems(String)).describe('Swarm placement constraints, e.g. node.labels.zone==a').default([]),
+  preferences: z.array(strictObject({ spread: z.string().regex(/^(node\.labels|engine\.labels)\.[A-Za-z0-9_.-]+$/, { error: 'must be node.labels.<key> or engine.labels.<key>' }) })).describe('Swarm placement preferences').default([]),
+}).describe('where Swarm may run the container (swarm backend only)');
+
 const sidecar = strictObject({
   name: sidecarName,
   ...containerFields,
   aliases: z.array(dnsLabel).describe('DNS names on the bottle network').default([]),
   ip: ipv4Address.describe('pinned address inside spec.network.subnet').optional(),
   egress: z.boolean().describe("also join the bottle's egress network").default(false),
+  placement: placement.optional(),
 }).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
 
 const agent = strictObject({
@@ -77,10 +89,11 @@ const agent = strictObject({
     memoryMiB: z.number().int({ error: 'must be a whole number of MiB', abort: true }).positive({ error: 'must be greater than 0', abort: true }).min(6, { error: 'must be at least 6 (Docker refuses less)' }).max(2 ** 30, { error: 'must be at most 1073741824 (1 PiB)' }).optional(),
   }).optional(),
   init: containerFields.init,
+  placement: placement.optional(),
 }).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
 
 const bottleSpec = strictObject({
-  backend: z.enum(['docker', 'smolvm']).default('docker'),
+  backend: z.enum(['docker', 'smolvm', 'swarm']).default('docker'),
   suspend: z.boolean().describe('true: bottled touches nothing of this bottle').default(false),
   network: strictObject({ subnet: ipv4Subnet.describe('IPv4 subnet in CIDR form, e.g. 192.168.211.0/24').optional() }).default({}),
   sidecars: z.array(sidecar).default([]),

@@ -15,10 +15,12 @@ export interface Condition {
 export type ResourceHealth = 'running' | 'healthy' | 'starting' | 'unhealthy' | 'stopped' | 'missing' | 'drifted' | 'present';
 
 export interface ResourceStatus {
-  type: 'network' | 'container' | 'machine';
+  type: 'network' | 'container' | 'machine' | 'service';
   name: string;
   health: ResourceHealth;
   detail?: string;
+  /** The Swarm node (hostname) its task runs, or last ran, on. */
+  node?: string;
 }
 
 export interface UnitStatus {

@@ -53,6 +53,8 @@ export interface NetworkCreate {
   /** Where dynamic addresses come from (the rest of the subnet is for pinned ones). */
   ipRange?: string;
   internal: boolean;
+  /** `overlay`: a swarm-scoped network (the engine must be a manager); attachable. */
+  driver?: 'overlay';
   options: Record<string, string>;
   labels: Record<string, string>;
 }
@@ -121,7 +123,9 @@ export class DockerDriver {
       internal: !!n.Internal,
       options: n.Options ?? {},
     }));
-    const containers: ObservedContainer[] = ctrs.map((c) => {
+    // A swarm task's container belongs to its service (resources/swarm observes those): it is
+    // neither a container to plan nor a stranger on the service's overlay.
+    const containers: ObservedContainer[] = ctrs.filter((c) => !c.Labels?.['com.docker.swarm.task.id']).map((c) => {
       const exit = /Exited \((-?\d+)\)/.exec(c.Status ?? '');
       const nets = (c.NetworkSettings?.Networks ?? {}) as Record<string, { NetworkID?: string; IPAddress?: string }>;
       return {
@@ -183,7 +187,8 @@ export class DockerDriver {
     const net = await this.call(`create network ${n.name}`, () =>
       this.docker.createNetwork({
         Name: n.name,
-        Driver: 'bridge',
+        Driver: n.driver ?? 'bridge',
+        ...(n.driver === 'overlay' ? { Attachable: true } : {}),
         CheckDuplicate: true, // without it Engine 20.10 makes a second network of the same name
         Internal: n.internal,
         Options: n.options,

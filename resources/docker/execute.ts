@@ -44,6 +44,7 @@ async function networkStep(a: NetworkAction, inv: Inventory, ctx: ExecContext, s
     gateway: n.gateway,
     ipRange: n.ipRange,
     internal: n.desired.internal,
+    driver: n.desired.driver,
     options: n.desired.options,
     labels: { ...n.desired.labels, [L.specHash]: n.hash },
   });

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { docker as hostDocker } from './harness.js';
+import { docker as hostDocker, ROOT } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -33,6 +33,11 @@ export interface LabOptions {
   images?: string[];
   /** Extra dockerd arguments (e.g. `--config-file F`). */
   dockerdArgs?: string[];
+  /**
+   * Debian's docker-registry on the lab bridge (`registry` below), which every node trusts over
+   * plain HTTP: images reach a swarm's nodes the way they do for real users.
+   */
+  registry?: boolean;
 }
 
 export class Lab {
@@ -42,6 +47,9 @@ export class Lab {
   /** 10.252.X.0/24, X per run: two suites may run labs at once. */
   private readonly net = `10.252.${crypto.randomInt(1, 254)}`;
   readonly nodes: LabNode[] = [];
+  /** `ADDR:5000` of the lab's registry (with `registry: true`). */
+  readonly registry = `${this.net}.1:5000`;
+  private registryProc?: ChildProcess;
 
   private constructor(private readonly opts: LabOptions) {}
 
@@ -63,6 +71,7 @@ export class Lab {
     await ip('-n', this.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
     await ip('-n', this.bridgeNs, 'addr', 'add', `${this.net}.1/24`, 'dev', 'br0');
     await ip('-n', this.bridgeNs, 'link', 'set', 'br0', 'up');
+    if (this.opts.registry) await this.startRegistry();
     for (let i = 1; i <= count; i++) {
       const name = `n${i}`;
       const netns = `bl${this.id}${name}`;
@@ -95,7 +104,7 @@ export class Lab {
       'nsenter',
       [`--net=/run/netns/${node.netns}`, 'unshare', '-m', '-u', '--propagation', 'slave', 'sh', '-c', script, 'sh',
         'dockerd', '--data-root', `${node.dir}/data`, '--exec-root', `${node.dir}/exec`, '--pidfile', `${node.dir}/docker.pid`,
-        '-H', node.host, ...(this.opts.dockerdArgs ?? [])],
+        '-H', node.host, ...(this.opts.registry ? ['--insecure-registry', this.registry] : []), ...(this.opts.dockerdArgs ?? [])],
       { stdio: ['ignore', log.fd, log.fd], detached: true },
     );
     node.launcher.unref();
@@ -118,6 +127,74 @@ export class Lab {
       const out = await node.docker.loadImage(stream);
       await new Promise<void>((resolve, reject) => node.docker.modem.followProgress(out, (e: Error | null) => (e ? reject(e) : resolve())));
     }
+  }
+
+  /** The registry serves on the bridge namespace's address only: nothing outside the lab sees it. */
+  private async startRegistry(): Promise<void> {
+    const bin = registryBinary();
+    if (!bin) throw new Error('no docker-registry (scripts/setup.sh unpacks Debian\'s into .cache/tools)');
+    const dir = `${this.base}/registry`;
+    await fs.mkdir(`${dir}/data`, { recursive: true });
+    await fs.writeFile(`${dir}/config.yml`, `version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: ${dir}/data}}\nhttp: {addr: ${this.registry}}\n`);
+    const log = await fs.open(`${dir}/registry.log`, 'a');
+    this.registryProc = spawn('ip', ['netns', 'exec', this.bridgeNs, bin, 'serve', `${dir}/config.yml`], { stdio: ['ignore', log.fd, log.fd], detached: true });
+    this.registryProc.unref();
+    await log.close();
+  }
+
+  /**
+   * Push host images into the lab registry (through node 1's engine, the only way into the lab)
+   * and return their names there: `bottled/busybox:local` -> `ADDR:5000/bottled/busybox:local`.
+   */
+  async pushImages(images: string[]): Promise<Map<string, string>> {
+    const n1 = this.nodes[0]!;
+    const out = new Map<string, string>();
+    for (const image of images) {
+      const stream = await hostDocker.getImage(image).get();
+      await follow(n1.docker, await n1.docker.loadImage(stream));
+      const [repo, tag] = image.split(':') as [string, string];
+      await n1.docker.getImage(image).tag({ repo: `${this.registry}/${repo}`, tag });
+      const ref = `${this.registry}/${repo}:${tag}`;
+      for (let tries = 0; ; tries++) {
+        try {
+          await follow(n1.docker, await n1.docker.getImage(ref).push({ authconfig: { serveraddress: this.registry } }));
+          break;
+        } catch (e) {
+          if (tries > 50) throw e; // the registry may still be starting
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      out.set(image, ref);
+    }
+    return out;
+  }
+
+  /**
+   * A swarm of every node: node 1 the manager, the others workers, with short heartbeats so a
+   * lost node is noticed in seconds. Its address pool stays clear of the tests' subnet pools.
+   */
+  async swarm(): Promise<void> {
+    const [m, ...workers] = this.nodes as [LabNode, ...LabNode[]];
+    await m.docker.swarmInit({ ListenAddr: `${m.addr}:2377`, AdvertiseAddr: m.addr, DefaultAddrPool: ['10.190.0.0/16'], SubnetSize: 24, Spec: { Dispatcher: { HeartbeatPeriod: 1_000_000_000 } } });
+    const token = ((await m.docker.swarmInspect()) as { JoinTokens: { Worker: string } }).JoinTokens.Worker;
+    for (const w of workers) await w.docker.swarmJoin({ ListenAddr: `${w.addr}:2377`, AdvertiseAddr: w.addr, RemoteAddrs: [`${m.addr}:2377`], JoinToken: token });
+    // Each node by its hostname, for placement constraints and status.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const nodes = (await m.docker.listNodes()) as { Status: { State: string } }[];
+      if (nodes.length === this.nodes.length && nodes.every((n) => n.Status.State === 'ready')) return;
+      if (Date.now() > deadline) throw new Error(`swarm nodes not ready: ${JSON.stringify(nodes.map((n) => n.Status))}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Set labels on a swarm node (by hostname, `n1`…), as an operator does for placement. */
+  async labelNode(name: string, labels: Record<string, string>): Promise<void> {
+    const m = this.nodes[0]!.docker;
+    const nodes = (await m.listNodes()) as { ID: string; Version: { Index: number }; Spec: Record<string, unknown>; Description: { Hostname: string } }[];
+    const n = nodes.find((x) => x.Description.Hostname === name);
+    if (!n) throw new Error(`no swarm node ${name}`);
+    await m.getNode(n.ID).update({ version: n.Version.Index, ...n.Spec, Labels: labels });
   }
 
   /** The dockerd we started for this node (from its pidfile): the only process a test may signal. */
@@ -153,6 +230,7 @@ export class Lab {
   /** Everything the lab made goes: engines, their containers' processes, namespaces, files. */
   async stop(): Promise<void> {
     for (const n of this.nodes) await this.stopEngine(n).catch(() => {});
+    if (this.registryProc?.pid && alive(this.registryProc.pid)) this.registryProc.kill('SIGKILL');
     for (const ns of [...this.nodes.map((n) => n.netns), this.bridgeNs]) {
       // Whatever still runs in a namespace of ours (a shim, a container) was started by us.
       for (let tries = 0; tries < 50; tries++) {
@@ -171,6 +249,20 @@ export class Lab {
     }
     await fs.rm(this.base, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+function registryBinary(): string | undefined {
+  for (const p of ['/usr/bin/docker-registry', `${ROOT}/.cache/tools/registry/usr/bin/docker-registry`]) if (existsSync(p)) return p;
+  return undefined;
+}
+
+async function follow(d: Docker, stream: NodeJS.ReadableStream): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    d.modem.followProgress(stream, (e: Error | null, out: { error?: string }[]) => {
+      const failed = e ?? (out.find((x) => x.error) ? new Error(out.find((x) => x.error)!.error) : null);
+      return failed ? reject(failed) : resolve();
+    }),
+  );
 }
 
 async function ip(...args: string[]): Promise<void> {

@@ -1,0 +1,19 @@
+import type { ActionBase, ResourceRef } from '../../controller/action-base.js';
+import type { ConfigRef, DesiredService } from './desired.js';
+
+export interface ServicePayload {
+  desired: DesiredService;
+  hash: string;
+  config: Record<string, unknown>;
+  /** The Swarm configs its files are, created by the step if missing. */
+  configs: ConfigRef[];
+}
+
+type S = ActionBase & { on: 'service' };
+
+export type ServiceAction =
+  /** create, or update in place: Swarm replaces the task (start-first) when the spec changes. */
+  | (S & { kind: 'create' | 'update'; resource: ResourceRef<'service'>; service: ServicePayload })
+  | (S & { kind: 'remove'; resource: ResourceRef<'service'> })
+  /** A config no service of the bottle uses any more (files are configs; configs are immutable). */
+  | (S & { kind: 'remove'; resource: ResourceRef<'swarm-config'> });

@@ -1,0 +1,110 @@
+import type Docker from 'dockerode';
+import { DockerDriver } from '../docker/driver.js';
+import { mapDockerError } from '../docker/errors.js';
+import { L } from '../../controller/labels.js';
+
+/** What the Engine API returns for a service, a task, a node, a config: the fields read here. */
+export interface RawService {
+  ID: string;
+  Version: { Index: number };
+  Spec: { Name: string; Labels?: Record<string, string>; TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigName?: string }[] }; Networks?: { Target: string }[] } };
+  ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
+  UpdateStatus?: { State?: string };
+}
+export interface RawTask {
+  ID: string;
+  ServiceID: string;
+  NodeID?: string;
+  DesiredState: string;
+  CreatedAt: string;
+  Status: { State: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
+}
+export interface RawNode {
+  ID: string;
+  Description?: { Hostname?: string };
+  Status?: { State?: string; Addr?: string };
+}
+export interface RawConfig {
+  ID: string;
+  Spec: { Name: string; Labels?: Record<string, string> };
+}
+
+/**
+ * The Swarm driver: a manager's services, tasks, nodes and configs, through the same Engine API
+ * connection as the docker driver (`--docker-host`). No policy: it does what it is told.
+ */
+export class SwarmDriver {
+  private readonly engine: DockerDriver;
+
+  constructor(opts: { host?: string } = {}) {
+    this.engine = new DockerDriver(opts);
+  }
+
+  /** Engine API requests made (for the no-op budget and the bench). */
+  get calls(): number {
+    return this.engine.calls;
+  }
+
+  private get docker(): Docker {
+    return this.engine.docker;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw mapDockerError(e, what);
+    }
+  }
+
+  /** Services, nodes and configs of ours at once, then the tasks of those services: 4 calls. */
+  async observe(): Promise<{ services: RawService[]; tasks: RawTask[]; nodes: RawNode[]; configs: RawConfig[]; all: RawService[] }> {
+    const ours = JSON.stringify({ label: [`${L.managedBy}=bottled`] });
+    const [all, nodes, configs] = await Promise.all([
+      // Every service, not only ours: one on our overlay that is not ours is a stranger to report.
+      this.call('list services', () => this.docker.listServices({ status: true } as Docker.ServiceListOptions) as unknown as Promise<RawService[]>),
+      this.call('list nodes', () => this.docker.listNodes() as unknown as Promise<RawNode[]>),
+      this.call('list configs', () => this.docker.listConfigs({ filters: ours } as never) as unknown as Promise<RawConfig[]>),
+    ]);
+    const services = all.filter((s) => s.Spec.Labels?.[L.managedBy] === 'bottled');
+    const tasks = services.length
+      ? await this.call('list tasks', () => this.docker.listTasks({ filters: JSON.stringify({ service: services.map((s) => s.ID), 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>)
+      : [];
+    return { services, tasks, nodes, configs, all };
+  }
+
+  async tasks(service: string): Promise<RawTask[]> {
+    return this.call(`list tasks of ${service}`, () => this.docker.listTasks({ filters: JSON.stringify({ service: [service], 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>);
+  }
+
+  async inspectService(name: string): Promise<RawService> {
+    return this.call(`inspect service ${name}`, () => this.docker.getService(name).inspect() as Promise<RawService>);
+  }
+
+  async createService(spec: Record<string, unknown>): Promise<string> {
+    const r = await this.call(`create service ${String(spec.Name)}`, () => this.docker.createService(spec as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    return r.ID ?? r.id ?? '';
+  }
+
+  async updateService(name: string, version: number, spec: Record<string, unknown>): Promise<void> {
+    await this.call(`update service ${name}`, () => this.docker.getService(name).update({ version, ...spec } as never));
+  }
+
+  async removeService(name: string): Promise<void> {
+    await this.call(`remove service ${name}`, () => this.docker.getService(name).remove());
+  }
+
+  async findConfig(name: string): Promise<string | undefined> {
+    const found = await this.call(`list configs ${name}`, () => this.docker.listConfigs({ filters: JSON.stringify({ name: [name] }) } as never) as unknown as Promise<RawConfig[]>);
+    return found.find((c) => c.Spec.Name === name)?.ID;
+  }
+
+  async createConfig(name: string, data: Buffer, labels: Record<string, string>): Promise<string> {
+    const r = await this.call(`create config ${name}`, () => this.docker.createConfig({ Name: name, Labels: labels, Data: data.toString('base64') } as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    return r.ID ?? r.id ?? '';
+  }
+
+  async removeConfig(name: string): Promise<void> {
+    await this.call(`remove config ${name}`, () => this.docker.getConfig(name).remove());
+  }
+}

@@ -1,0 +1,120 @@
+// The swarm backend's steps, with the same inventory discipline as containers: record first,
+// then act, so a kill at any point leaves nothing unrecorded.
+import { secretDigests, secretFreeHash } from '../../controller/hash.js';
+import { secretValue, type ExecContext, type Save, type StepOutcome } from '../../controller/exec-context.js';
+import { L } from '../../controller/labels.js';
+import { AbortedError, ReadinessError } from '../../controller/errors.js';
+import type { Inventory } from '../../state/inventory.js';
+import { DockerError } from '../docker/errors.js';
+import type { ServiceAction, ServicePayload } from './actions.js';
+import type { SwarmDriver } from './driver.js';
+import { serviceSpec } from './service-spec.js';
+
+export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
+  const swarm = swarmOf(ctx);
+  const name = a.resource.name;
+  switch (a.kind) {
+    case 'create':
+    case 'update': {
+      const p = a.service;
+      await waitRunning(swarm, p.desired.waitFor, ctx);
+      const configs = await ensureConfigs(swarm, p, inv, ctx, save);
+      const spec = serviceSpec(p.desired, { hash: p.hash, secretFreeHash: secretFreeHash(p.config), env: envOf(p, ctx), configs });
+      await save(() => (inv.resources[name] = { ...inv.resources[name], type: 'service', role: p.desired.role, specHash: p.hash, applied: p.config }));
+      if (a.kind === 'create') {
+        try {
+          const id = await swarm.createService(spec);
+          await save(() => (inv.resources[name]!.id = id));
+        } catch (e) {
+          // Made by the attempt a kill interrupted (the record was written first): update it.
+          if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
+          const cur = await swarm.inspectService(name);
+          await swarm.updateService(name, cur.Version.Index, spec);
+        }
+      } else {
+        const cur = await swarm.inspectService(name);
+        await swarm.updateService(name, cur.Version.Index, spec);
+      }
+      return 'done';
+    }
+    case 'remove': {
+      if (a.resource.type === 'swarm-config') {
+        await swarm.removeConfig(name).catch(ignoreNotFound);
+      } else {
+        await swarm.removeService(name).catch(ignoreNotFound);
+      }
+      await save(() => {
+        delete inv.resources[name];
+        delete inv.delivered[name];
+      });
+      return 'done';
+    }
+  }
+}
+
+/** The service's configs, each recorded before it is made (a config is immutable: made once). */
+async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, ctx: ExecContext, save: Save) {
+  const out = [];
+  for (const c of p.configs) {
+    let id = await swarm.findConfig(c.name);
+    if (!id) {
+      await save(() => (inv.resources[c.name] = { type: 'swarm-config', role: 'config' }));
+      const f = p.desired.files.find((x) => x.path === c.path)!;
+      const labels = { ...p.desired.labels, [L.role]: 'config', 'bottled.service': p.desired.name, 'bottled.path': c.path };
+      try {
+        id = await swarm.createConfig(c.name, f.content, labels);
+      } catch (e) {
+        if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
+        id = (await swarm.findConfig(c.name))!;
+      }
+      await save(() => (inv.resources[c.name]!.id = id));
+    }
+    out.push({ ...c, id });
+  }
+  void ctx;
+  return out;
+}
+
+/**
+ * The environment of the service: env as declared, secretEnv with the values (they are in the
+ * service spec, readable with `docker service inspect` by whoever can reach the manager, as a
+ * container's are with `docker inspect`: see the README).
+ */
+function envOf(p: ServicePayload, ctx: ExecContext): Record<string, string> {
+  const env = { ...p.desired.env };
+  for (const [k, v] of Object.entries(p.desired.secretEnv)) env[k] = secretValue(k, v, ctx.secrets);
+  void secretDigests;
+  return env;
+}
+
+/** Sidecars first, as on the docker backend: each has a running task (healthy, with a check). */
+async function waitRunning(swarm: SwarmDriver, names: string[], ctx: ExecContext): Promise<void> {
+  if (!names.length) return;
+  const deadline = Date.now() + ctx.waitTimeoutMs;
+  const pending = new Set(names);
+  let last = '';
+  while (pending.size) {
+    if (ctx.signal?.aborted) throw new AbortedError();
+    for (const n of [...pending]) {
+      const tasks = await swarm.tasks(n);
+      if (tasks.some((t) => t.Status.State === 'running')) pending.delete(n);
+      else {
+        const t = tasks.sort((x, y) => y.CreatedAt.localeCompare(x.CreatedAt))[0];
+        last = `${n}: ${t ? `task ${t.Status.State}${t.Status.Err ? `: ${t.Status.Err}` : t.Status.Message ? ` (${t.Status.Message})` : ''}` : 'no task yet'}`;
+      }
+    }
+    if (!pending.size) return;
+    if (Date.now() > deadline) throw new ReadinessError(`${last} after ${ctx.waitTimeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (!(e instanceof DockerError && e.kind === 'not-found')) throw e;
+}
+
+function swarmOf(ctx: ExecContext): SwarmDriver {
+  const driver = ctx.drivers.get('swarm') as SwarmDriver | undefined;
+  if (!driver) throw new Error('no swarm driver configured');
+  return driver;
+}

@@ -1,0 +1,38 @@
+import type { ObservedWorkload } from '../../controller/observed.js';
+
+/** A task of a service as status needs it: where it runs, or why it does not. */
+export interface TaskView {
+  state: string;
+  desiredState: string;
+  /** The node's hostname (its ID when the node list does not know it). */
+  node?: string;
+  /** Swarm's own words: `no suitable node (…)`, `No such image: …`. */
+  message?: string;
+  createdAt: string;
+}
+
+export interface ObservedService extends ObservedWorkload {
+  type: 'service';
+  service: {
+    id: string;
+    running: number;
+    desired: number;
+    /** Config names the service's spec uses (they cannot be removed while it does). */
+    configs: string[];
+    /** Networks its spec joins, by name or ID as Swarm returns them. */
+    networks: string[];
+    /** Its tasks that Swarm wants running, newest first. */
+    tasks: TaskView[];
+    updating: boolean;
+  };
+}
+
+export interface ObservedConfig extends ObservedWorkload {
+  type: 'swarm-config';
+  configId: string;
+}
+
+export interface SwarmFacts {
+  /** Network ID -> services not ours that join it. */
+  foreignServices: Map<string, string[]>;
+}

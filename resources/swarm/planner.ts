@@ -1,0 +1,24 @@
+// Docker Swarm as a backend, its pure half: every container of the bottle is a one-replica
+// service on the bottle's overlays (the overlays themselves are the core's networks).
+import type { AgentPlanner } from '../../controller/backend.js';
+import type { DesiredSwarmBottle } from './desired.js';
+import { swarmHealth } from './health.js';
+import type { ObservedConfig, ObservedService } from './observe-types.js';
+import { planSwarm } from './plan.js';
+import { renderSwarmBottle } from './render.js';
+
+export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | ObservedConfig> = {
+  name: 'swarm',
+  resourceType: 'service',
+  otherTypes: ['swarm-config'],
+  unavailable: 'SwarmUnavailable',
+  render: renderSwarmBottle,
+  plan: planSwarm,
+  // A config cannot be removed while a service uses it: services go first.
+  removal: (o, cause) =>
+    o.type === 'swarm-config'
+      ? { kind: 'remove', on: 'service', resource: { type: 'swarm-config', name: o.name }, cause }
+      : { kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause },
+  removalPhase: (o) => (o.type === 'swarm-config' ? 1 : 0),
+  health: swarmHealth,
+};

@@ -1,0 +1,95 @@
+import type { DesiredNetwork, DesiredUnit } from '../../controller/desired.js';
+import { ownershipLabels } from '../../controller/labels.js';
+import { names } from '../../controller/names.js';
+import { bottleUnitBase, prefixFor, renderFiles, type RenderContext } from '../../controller/render-parts.js';
+import type { BottleDoc } from '../../specs/model.js';
+import type { DesiredService, DesiredSwarmBottle } from './desired.js';
+
+const NO_PLACEMENT = { constraints: [], preferences: [] };
+
+/**
+ * Swarm topology: the bottle network is an internal, attachable overlay (sealed: engine-lab.md),
+ * the egress network a plain overlay when a sidecar asks for it; every container a service.
+ * The networks are the core's (subnets allocated and recorded as on the docker backend).
+ */
+export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
+  const { prefix, instance, paths } = ctx;
+  const b = doc.metadata.name;
+  const spec = doc.spec;
+  const user = doc.metadata.labels;
+  const netName = names.bottleNetwork(prefix, b);
+  const egressName = names.egressNetwork(prefix, b);
+  const needsEgress = spec.sidecars.some((s) => s.egress);
+  const networks: DesiredNetwork[] = [
+    {
+      type: 'network',
+      name: netName,
+      role: 'network',
+      internal: true,
+      driver: 'overlay',
+      options: {},
+      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
+      fixedSubnet: spec.network.subnet,
+      allocPrefix: prefixFor(spec.sidecars.length * 2 + 2), // start-first: a task and its successor
+    },
+  ];
+  if (needsEgress) {
+    networks.push({
+      type: 'network',
+      name: egressName,
+      role: 'egress-network',
+      internal: false,
+      driver: 'overlay',
+      options: {},
+      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'egress-network', undefined, user),
+      allocPrefix: prefixFor(spec.sidecars.filter((s) => s.egress).length * 2),
+    });
+  }
+  const services: DesiredService[] = spec.sidecars.map((s) => {
+    const name = names.sidecar(prefix, b, s.name);
+    return {
+      name,
+      role: 'sidecar',
+      component: s.name,
+      image: s.image,
+      command: s.command,
+      env: s.env,
+      secretEnv: s.secretEnv,
+      init: s.init,
+      healthcheck: s.healthcheck,
+      networks: [{ network: netName, aliases: s.aliases }, ...(s.egress ? [{ network: egressName, aliases: [s.name] }] : [])],
+      files: renderFiles(s.files, b, name, paths),
+      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'sidecar', s.name, user),
+      placement: s.placement ?? NO_PLACEMENT,
+      waitFor: [],
+    };
+  });
+  const a = spec.agent;
+  const agentName = names.agent(prefix, b);
+  services.push({
+    name: agentName,
+    role: 'agent',
+    image: a.image ?? '',
+    command: a.command,
+    env: a.env,
+    secretEnv: a.secretEnv,
+    init: a.init,
+    resources: a.resources,
+    networks: [{ network: netName, aliases: [] }],
+    files: renderFiles(a.files, b, agentName, paths),
+    labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'agent', undefined, user),
+    placement: a.placement ?? NO_PLACEMENT,
+    // As on the docker backend: sidecars run (healthy, when they have a check) before the agent.
+    waitFor: services.map((s) => s.name),
+  });
+  const workload: DesiredSwarmBottle = {
+    backend: 'swarm',
+    type: 'service',
+    name: agentName,
+    services,
+    secretEnv: Object.fromEntries(services.flatMap((s) => Object.entries(s.secretEnv).map(([k, v]) => [`${s.name}/${k}`, v]))),
+    files: [],
+    waitFor: [],
+  };
+  return { ...bottleUnitBase(doc), networks, containers: [], workload };
+}

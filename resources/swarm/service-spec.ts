@@ -1,0 +1,53 @@
+import { L } from '../../controller/labels.js';
+import type { ConfigRef, DesiredService } from './desired.js';
+
+const NS = 1_000_000;
+
+/**
+ * The Swarm ServiceSpec of a service (pure). dnsrr: no VIP (IPVS is often missing, and a bottle
+ * needs none); restart always, quickly; updates start the new task before the old one stops,
+ * with a short monitor, so a sidecar's alias is without a task as briefly as Swarm allows.
+ */
+export function serviceSpec(
+  s: DesiredService,
+  opts: { hash: string; secretFreeHash: string; env: Record<string, string>; configs: (ConfigRef & { id: string })[] },
+): Record<string, unknown> {
+  const hc = s.healthcheck;
+  return {
+    Name: s.name,
+    Labels: { ...s.labels, [L.specHash]: opts.hash, [L.configHash]: opts.secretFreeHash },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: s.image,
+        ...(s.command ? { Args: s.command } : {}), // replaces the image's CMD, as on the docker backend
+        Env: Object.entries(opts.env).map(([k, v]) => `${k}=${v}`),
+        Init: s.init,
+        StopGracePeriod: 10_000 * NS,
+        ...(hc
+          ? { Healthcheck: { Test: hc.test, Interval: ns(hc.intervalMs), Timeout: ns(hc.timeoutMs), Retries: hc.retries, StartPeriod: ns(hc.startPeriodMs) } }
+          : {}),
+        Configs: opts.configs.map((c) => ({
+          File: { Name: c.path, UID: String(c.uid ?? 0), GID: String(c.gid ?? c.uid ?? 0), Mode: c.mode },
+          ConfigID: c.id,
+          ConfigName: c.name,
+        })),
+      },
+      Resources: s.resources
+        ? { Limits: { ...(s.resources.cpus ? { NanoCPUs: Math.round(s.resources.cpus * 1e9) } : {}), ...(s.resources.memoryMiB ? { MemoryBytes: s.resources.memoryMiB * 1024 * 1024 } : {}) } }
+        : {},
+      RestartPolicy: { Condition: 'any', Delay: 1_000 * NS, MaxAttempts: 0 },
+      Placement: {
+        Constraints: s.placement.constraints,
+        Preferences: s.placement.preferences.map((p) => ({ Spread: { SpreadDescriptor: p.spread } })),
+      },
+      Networks: s.networks.map((n) => ({ Target: n.network, Aliases: n.aliases })),
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    UpdateConfig: { Parallelism: 1, Order: 'start-first', Monitor: 1_000 * NS, FailureAction: 'pause' },
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}
+
+function ns(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : ms * NS;
+}

