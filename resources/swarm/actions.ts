@@ -16,4 +16,4 @@ export type ServiceAction =
   | (S & { kind: 'create' | 'update'; resource: ResourceRef<'service'>; service: ServicePayload })
   | (S & { kind: 'remove'; resource: ResourceRef<'service'> })
   /** A config no service of the bottle uses any more (files are configs; configs are immutable). */
-  | (S & { kind: 'remove'; resource: ResourceRef<'swarm-config'> });
+  | (S & { kind: 'remove'; resource: ResourceRef<'config'> });

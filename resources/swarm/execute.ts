@@ -38,7 +38,7 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
       return 'done';
     }
     case 'remove': {
-      if (a.resource.type === 'swarm-config') {
+      if (a.resource.type === 'config') {
         await swarm.removeConfig(name).catch(ignoreNotFound);
       } else {
         await swarm.removeService(name).catch(ignoreNotFound);
@@ -58,7 +58,7 @@ async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Invento
   for (const c of p.configs) {
     let id = await swarm.findConfig(c.name);
     if (!id) {
-      await save(() => (inv.resources[c.name] = { type: 'swarm-config', role: 'config' }));
+      await save(() => (inv.resources[c.name] = { type: 'config', role: 'config' }));
       const f = p.desired.files.find((x) => x.path === c.path)!;
       const labels = { ...p.desired.labels, [L.role]: 'config', 'bottled.service': p.desired.name, 'bottled.path': c.path };
       try {

@@ -1,4 +1,5 @@
 import type { ObservedWorkload } from '../../controller/observed.js';
+import type { ServiceShape } from './shape.js';
 
 /** A task of a service as status needs it: where it runs, or why it does not. */
 export interface TaskView {
@@ -24,11 +25,13 @@ export interface ObservedService extends ObservedWorkload {
     /** Its tasks that Swarm wants running, newest first. */
     tasks: TaskView[];
     updating: boolean;
+    /** What its spec says now, for drift made by hand. */
+    shape: ServiceShape;
   };
 }
 
 export interface ObservedConfig extends ObservedWorkload {
-  type: 'swarm-config';
+  type: 'config';
   configId: string;
 }
 

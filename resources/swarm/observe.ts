@@ -1,6 +1,7 @@
 import type { ObserveRequest } from '../../controller/backend.js';
 import type { WorkloadObservation } from '../../controller/observed.js';
 import type { SwarmDriver } from './driver.js';
+import { observedShape, type RawServiceSpec } from './shape.js';
 import type { ObservedConfig, ObservedService, SwarmFacts, TaskView } from './observe-types.js';
 
 /**
@@ -31,9 +32,10 @@ export async function observeSwarm(swarm: SwarmDriver | undefined, _req: Observe
         networks: (s.Spec.TaskTemplate?.Networks ?? []).map((n) => n.Target),
         tasks: (byService.get(s.ID) ?? []).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
         updating: s.UpdateStatus?.State === 'updating',
+        shape: observedShape(s.Spec as RawServiceSpec),
       },
     }));
-    for (const c of configs) objects.push({ type: 'swarm-config', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
+    for (const c of configs) objects.push({ type: 'config', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
     // Every network a service that is not ours joins (by ID): the planner tells which are ours.
     const foreignServices = new Map<string, string[]>();
     for (const s of all) {

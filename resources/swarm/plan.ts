@@ -4,6 +4,7 @@ import { L } from '../../controller/labels.js';
 import { adoptCause } from '../../controller/plan-actions.js';
 import type { Hold } from '../../controller/plan-types.js';
 import { configRef, serviceConfig, type DesiredSwarmBottle } from './desired.js';
+import { desiredShape, shapeDrift } from './shape.js';
 import type { ObservedConfig, ObservedService, SwarmFacts } from './observe-types.js';
 
 /**
@@ -21,6 +22,7 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     const strangers = (index.networksByName.get(n.name) ?? []).flatMap((o) => facts?.foreignServices.get(o.id) ?? []);
     if (strangers?.length) return { reason: 'NetworkInUse', message: `network ${n.name} is joined by services that are not part of the bottle (${strangers.join(', ')}): they could reach the agent; bottled touches nothing until they leave`, failure: true };
   }
+  const networkId = (name: string) => index.networksByName.get(name)?.find((n) => index.mine(d.unit, n))?.id;
   const netIds = acts.list.filter((a) => a.on === 'network').map((a) => a.id);
   const ids = new Map<string, number>();
   const desiredConfigs = new Set<string>();
@@ -48,7 +50,12 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     if (!rec || claim.kind === 'adoptable') {
       acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'service', name: s.name }, cause: adoptCause(claim), adopt: { type: 'service', role: s.role, specHash: o.labels[L.specHash], applied: o.labels[L.specHash] === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: o.service.id } });
     }
-    if (o.labels[L.specHash] !== hash) {
+    const drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, networkId), Object.keys(s.secretEnv)) : [];
+    if (drift.length) {
+      const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: `changed by hand: ${drift.join(', ')} (put back as declared; Swarm replaces the task)`, after, service: payload }).id;
+      ids.set(s.name, id);
+      serviceActs.push(id);
+    } else if (o.labels[L.specHash] !== hash) {
       const files = s.files.length && rec?.applied && JSON.stringify(rec.applied.files) !== JSON.stringify(config.files) ? ': new configs, Swarm replaces the task (start-first)' : ': Swarm replaces the task (start-first)';
       const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: describeConfigChange(rec?.applied, config, o.labels[L.configHash]) + files, after, service: payload }).id;
       ids.set(s.name, id);
@@ -64,8 +71,8 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     serviceActs.push(acts.add({ kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause: `${o.labels[L.component] ? `sidecar ${o.labels[L.component]}` : 'service'} no longer declared` }).id);
   }
   for (const o of owned) {
-    if (o.type !== 'swarm-config' || desiredConfigs.has(o.name)) continue;
-    acts.add({ kind: 'remove', on: 'service', resource: { type: 'swarm-config', name: o.name }, cause: `no service uses it any more (${(o as ObservedConfig).labels['bottled.path'] ?? 'a file'} changed or went)`, after: serviceActs });
+    if (o.type !== 'config' || desiredConfigs.has(o.name)) continue;
+    acts.add({ kind: 'remove', on: 'service', resource: { type: 'config', name: o.name }, cause: `no service uses it any more (${(o as ObservedConfig).labels['bottled.path'] ?? 'a file'} changed or went)`, after: serviceActs });
   }
   return undefined;
 }

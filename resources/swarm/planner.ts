@@ -10,15 +10,15 @@ import { renderSwarmBottle } from './render.js';
 export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | ObservedConfig> = {
   name: 'swarm',
   resourceType: 'service',
-  otherTypes: ['swarm-config'],
+  otherTypes: ['config'],
   unavailable: 'SwarmUnavailable',
   render: renderSwarmBottle,
   plan: planSwarm,
   // A config cannot be removed while a service uses it: services go first.
   removal: (o, cause) =>
-    o.type === 'swarm-config'
-      ? { kind: 'remove', on: 'service', resource: { type: 'swarm-config', name: o.name }, cause }
+    o.type === 'config'
+      ? { kind: 'remove', on: 'service', resource: { type: 'config', name: o.name }, cause }
       : { kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause },
-  removalPhase: (o) => (o.type === 'swarm-config' ? 1 : 0),
+  removalPhase: (o) => (o.type === 'config' ? 1 : 0),
   health: swarmHealth,
 };

@@ -218,6 +218,13 @@ export class Lab {
     await waitGone(node.launcher);
   }
 
+  /** A node lost: SIGKILL to its dockerd (its containers keep running, as on a real crash). */
+  async killEngine(node: LabNode): Promise<void> {
+    const pid = this.dockerdPid(node);
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    await waitGone(node.launcher);
+  }
+
   async startEngine(node: LabNode): Promise<void> {
     await this.launch(node);
   }

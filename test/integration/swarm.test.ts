@@ -124,4 +124,84 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     await w.rm('c.yaml');
     assert.equal((await run(['reconcile', '--once'])).code, 0);
   });
+
+  test('a file change is a new config and a replaced task, planned as such; the old config goes', async () => {
+    const proxy = w.name_('alpha', 'proxy');
+    const before = (await services()).find((x) => x.Spec.Name === proxy)!.Spec.TaskTemplate.ContainerSpec.Configs!.map((c) => c.ConfigName);
+    await w.write('a.yaml', bottle('alpha', { conf: 'routes-v2' }));
+    const plan = await run(['plan']);
+    assert.match(plan.stdout, new RegExp(`service +${proxy} +update +files changed: new configs, Swarm replaces the task \\(start-first\\)`), plan.stdout);
+    assert.doesNotMatch(plan.stdout, new RegExp(`service +${w.name_('alpha')} `), 'the agent is not touched');
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    for (let i = 0; i < 100; i++) {
+      const conf = await inTask(proxy, ['cat', '/app/routes.yaml']).catch(() => ({ out: '' }));
+      if (conf.out.trim() === 'routes-v2') break;
+      if (i === 99) assert.fail(`the sidecar still reads ${conf.out}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const configs = ((await mgr.docker.listConfigs({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`, 'bottled.bottle=alpha'] }) } as never)) as unknown as { Spec: { Name: string } }[]).map((c) => c.Spec.Name);
+    assert.equal(configs.length, 1, `one config left: ${configs}`);
+    assert.ok(!before.includes(configs[0]!), 'the old config was removed');
+    const again = await run(['reconcile', '--once']);
+    assert.equal(passLog(again)?.executed, 0, again.stderr);
+  });
+
+  test('drift: a service removed or changed by hand is put back; an invalid file holds the running bottle', async () => {
+    const proxy = w.name_('beta', 'proxy');
+    await mgr.docker.getService(proxy).remove();
+    const agent = w.name_('beta');
+    const cur = (await mgr.docker.getService(agent).inspect()) as { Version: { Index: number }; Spec: { TaskTemplate: { ContainerSpec: { Env: string[] } } } & Record<string, unknown> };
+    cur.Spec.TaskTemplate.ContainerSpec.Env = [...cur.Spec.TaskTemplate.ContainerSpec.Env, 'SNEAKY=1'];
+    await mgr.docker.getService(agent).update({ version: cur.Version.Index, ...cur.Spec } as never);
+    const plan = await run(['plan']);
+    assert.match(plan.stdout, new RegExp(`service +${proxy} +create `), plan.stdout);
+    assert.match(plan.stdout, new RegExp(`service +${agent} +update +changed by hand: env`), plan.stdout);
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+    const svcs = await services();
+    assert.ok(svcs.some((x) => x.Spec.Name === proxy));
+    assert.ok(!svcs.find((x) => x.Spec.Name === agent)!.Spec.TaskTemplate.ContainerSpec.Env!.includes('SNEAKY=1'));
+
+    await w.write('b.yaml', 'apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata: {name: beta}\nspec:\n  backend: swarm\n  sidecars:\n    - name: proxy\n      image: x\n      ip: 10.1.1.1\n  agent: {image: y}\n');
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /b\.yaml:\d+:\d+: .*pinned ip is not possible on the swarm backend/);
+    assert.ok((await services()).some((x) => x.Spec.Name === agent), 'the running bottle is held, not removed');
+    await w.write('b.yaml', bottle('beta'));
+  });
+
+  test('removal leaves nothing of the bottle and touches no foreign service', async () => {
+    await mgr.docker.createService({ Name: `${w.prefix}-foreign`, TaskTemplate: { ContainerSpec: { Image: images.get('bottled/busybox:local') } }, Mode: { Replicated: { Replicas: 0 } } } as never);
+    await w.rm('b.yaml');
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    const left = await services();
+    assert.ok(!left.some((x) => x.Spec.Labels['bottled.bottle'] === 'beta'), left.map((x) => x.Spec.Name).join(', '));
+    const nets = (await mgr.docker.listNetworks({ filters: { label: [`bottled.instance=${w.instance}`, 'bottled.bottle=beta'] } })) as unknown[];
+    assert.equal(nets.length, 0);
+    const configs = (await mgr.docker.listConfigs({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`, 'bottled.bottle=beta'] }) } as never)) as unknown as unknown[];
+    assert.equal(configs.length, 0);
+    assert.ok(await mgr.docker.getService(`${w.prefix}-foreign`).inspect(), 'the foreign service is still there');
+  });
+
+  test('a worker lost: its task runs on another node, status says which, and the next pass changes nothing', async () => {
+    await w.write('d.yaml', bottle('delta').replace('node.labels.zone==b', 'node.role==worker').replace('node.labels.zone==c', 'node.role==manager'));
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+    const proxy = w.name_('delta', 'proxy');
+    const first = await nodeOf(proxy);
+    assert.ok(first === 'n2' || first === 'n3', String(first));
+    await lab.killEngine(lab.nodes.find((n) => n.name === first)!);
+    let moved: string | undefined;
+    for (let i = 0; i < 300 && !moved; i++) {
+      const t = await runningTask(proxy);
+      const where = t && [...nodeIds].find(([, id]) => id === t.NodeID)?.[0];
+      if (where && where !== first) moved = where;
+      else await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.ok(moved, 'Swarm moved the task');
+    const r = await run(['reconcile', '--once']);
+    assert.equal(passLog(r)?.executed, 0, `Swarm heals its tasks; bottled changes nothing: ${r.stderr}`);
+    const status = await run(['status', 'delta']);
+    assert.match(status.stdout, new RegExp(`service +${proxy} +running +\\(on ${moved}\\)`), status.stdout);
+  });
 });

@@ -1,0 +1,70 @@
+// What of a service's spec bottled declares, in one comparable form: from the desired service
+// (planner) and from the spec the manager returns (observation). The spec hash label says what
+// bottled last wrote; this says whether someone changed it since (`docker service update`).
+import type { DesiredService } from './desired.js';
+
+export interface ServiceShape {
+  image: string;
+  args: string[] | null;
+  /** `KEY=value`, sorted; a secret variable as `KEY` alone (its value is not the planner's to see). */
+  env: string[];
+  init: boolean;
+  /** Network (name, or ID as the manager stores it) and its aliases, sorted. */
+  networks: { target: string; aliases: string[] }[];
+  constraints: string[];
+  preferences: string[];
+  configs: { name: string; path: string }[];
+  replicas: number | null;
+  endpointMode: string;
+}
+
+export interface RawServiceSpec {
+  TaskTemplate?: {
+    ContainerSpec?: { Image?: string; Args?: string[]; Env?: string[]; Init?: boolean; Configs?: { ConfigName?: string; File?: { Name?: string } }[] };
+    Networks?: { Target: string; Aliases?: string[] }[];
+    Placement?: { Constraints?: string[]; Preferences?: { Spread?: { SpreadDescriptor?: string } }[] };
+  };
+  Mode?: { Replicated?: { Replicas?: number } };
+  EndpointSpec?: { Mode?: string };
+}
+
+/** The observed shape; secret values are reduced to their names when the planner compares. */
+export function observedShape(spec: RawServiceSpec): ServiceShape {
+  const c = spec.TaskTemplate?.ContainerSpec ?? {};
+  return {
+    // The manager pins the digest it resolved (`img:tag@sha256:…`): the tag is what was declared.
+    image: (c.Image ?? '').replace(/@sha256:[0-9a-f]{64}$/, ''),
+    args: c.Args?.length ? c.Args : null,
+    env: [...(c.Env ?? [])].sort(),
+    init: !!c.Init,
+    networks: (spec.TaskTemplate?.Networks ?? []).map((n) => ({ target: n.Target, aliases: [...(n.Aliases ?? [])].sort() })).sort((a, b) => a.target.localeCompare(b.target)),
+    constraints: [...(spec.TaskTemplate?.Placement?.Constraints ?? [])].sort(),
+    preferences: (spec.TaskTemplate?.Placement?.Preferences ?? []).map((p) => p.Spread?.SpreadDescriptor ?? ''),
+    configs: (c.Configs ?? []).map((x) => ({ name: x.ConfigName ?? '', path: x.File?.Name ?? '' })).sort((a, b) => a.path.localeCompare(b.path)),
+    replicas: spec.Mode?.Replicated?.Replicas ?? null,
+    endpointMode: spec.EndpointSpec?.Mode ?? 'vip',
+  };
+}
+
+/** The shape the desired service has once applied (networks by the ID the manager knows them by). */
+export function desiredShape(s: DesiredService, configs: { name: string; path: string }[], networkId: (name: string) => string | undefined): ServiceShape {
+  return {
+    image: s.image.replace(/@sha256:[0-9a-f]{64}$/, ''),
+    args: s.command?.length ? s.command : null,
+    env: [...Object.entries(s.env).map(([k, v]) => `${k}=${v}`), ...Object.keys(s.secretEnv)].sort(),
+    init: s.init,
+    networks: s.networks.map((n) => ({ target: networkId(n.network) ?? n.network, aliases: [...n.aliases].sort() })).sort((a, b) => a.target.localeCompare(b.target)),
+    constraints: [...s.placement.constraints].sort(),
+    preferences: s.placement.preferences.map((p) => p.spread),
+    configs: [...configs].map((c) => ({ name: c.name, path: c.path })).sort((a, b) => a.path.localeCompare(b.path)),
+    replicas: 1,
+    endpointMode: 'dnsrr',
+  };
+}
+
+/** Fields that differ (empty: as declared). Secret variables are compared by name only. */
+export function shapeDrift(observed: ServiceShape, desired: ServiceShape, secretKeys: string[]): string[] {
+  const secret = new Set(secretKeys);
+  const obs = { ...observed, env: observed.env.map((e) => (secret.has(e.slice(0, e.indexOf('='))) ? e.slice(0, e.indexOf('=')) : e)).sort() };
+  return (Object.keys(desired) as (keyof ServiceShape)[]).filter((k) => JSON.stringify(obs[k]) !== JSON.stringify(desired[k]));
+}
