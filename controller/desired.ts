@@ -87,6 +87,8 @@ export interface DesiredWorkload {
   files: DesiredFile[];
   /** Sidecar containers that must run first. */
   waitFor: string[];
+  /** Every object name it is made of, when more than `name` (Swarm: each service), for routing drift. */
+  members?: string[];
 }
 
 export interface DesiredUnit {

@@ -6,12 +6,19 @@ import { unitKey } from './unit-key.js';
 const DRIFT_ACTIONS = new Set([
   'container:die', 'container:stop', 'container:destroy', 'container:pause', 'container:oom',
   'container:health_status: unhealthy', 'network:connect', 'network:disconnect', 'network:destroy',
+  // A Swarm manager: a service changed or removed (by hand, or by us: the pass then finds nothing),
+  // a node that went down or came back (its tasks move; status says where).
+  'service:update', 'service:remove', 'node:update', 'node:remove',
 ]);
 
 /** What the controller learned in its passes: network events carry no labels to route by. */
 export interface UnitLookup {
   unitsOfNetwork(name: string): string[];
   unitOfContainer(id: string): string | undefined;
+  /** The unit of an agent backend's object (a Swarm service) by name. */
+  unitOfWorkload(backend: string, name: string): string | undefined;
+  /** Every unit on an agent backend (a node event may concern any swarm bottle). */
+  unitsOfBackend(backend: string): string[];
 }
 
 /**
@@ -25,6 +32,11 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
     const unit = unitKey.fromLabels(a);
     return unit ? [unit] : [];
   }
+  if (e.type === 'service') {
+    const unit = lookup.unitOfWorkload('swarm', e.attributes.name ?? '');
+    return unit ? [unit] : [];
+  }
+  if (e.type === 'node') return lookup.unitsOfBackend('swarm');
   // Network events carry no labels: find the units by network name, and by the container that
   // was connected or disconnected (an agent connected by hand to a network of someone else's).
   const units = new Set(lookup.unitsOfNetwork(e.attributes.name ?? ''));

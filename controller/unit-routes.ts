@@ -18,7 +18,8 @@ export class UnitRoutes {
       const w = u.desired?.workload;
       if (!w) continue;
       const byName = this.workloads.get(w.backend) ?? new Map<string, string>();
-      this.workloads.set(w.backend, byName.set(w.name, u.unit));
+      for (const name of w.members ?? [w.name]) byName.set(name, u.unit);
+      this.workloads.set(w.backend, byName);
     }
     const add = (net: string, unit: string) => {
       const s = this.networkUsers.get(net) ?? new Set<string>();
@@ -40,6 +41,14 @@ export class UnitRoutes {
   /** Which bottles use a network. */
   unitsOfNetwork(name: string): string[] {
     return [...(this.networkUsers.get(name) ?? [])];
+  }
+
+  unitOfWorkload(backend: string, name: string): string | undefined {
+    return this.workloads.get(backend)?.get(name);
+  }
+
+  unitsOfBackend(backend: string): string[] {
+    return [...new Set(this.workloads.get(backend)?.values() ?? [])];
   }
 
   /** The unit whose container has this ID. */

@@ -1,13 +1,17 @@
 import type Docker from 'dockerode';
 
 export interface EngineEvent {
-  type: 'container' | 'network';
+  /** `service` and `node` come from a Swarm manager. */
+  type: 'container' | 'network' | 'service' | 'node';
   action: string;
   id: string;
   /** Container events carry the container's labels; network events carry none. */
   attributes: Record<string, string>;
   time: number;
 }
+
+const TYPES = ['container', 'network', 'service', 'node'] as const;
+const EVENT_TYPES: ReadonlySet<string> = new Set(TYPES);
 
 export interface EventStreamHandlers {
   onEvent: (e: EngineEvent) => void;
@@ -18,7 +22,7 @@ export interface EventStreamHandlers {
 }
 
 /**
- * Follows the Engine's event stream (containers and networks), reconnecting with backoff
+ * Follows the Engine's event stream (containers and networks; services and nodes on a manager), reconnecting with backoff
  * (1 s doubling to 30 s) when the engine restarts or the stream ends. Events are hints: the
  * caller resyncs by listing after a reconnect. Uses a client without an idle timeout.
  */
@@ -49,7 +53,7 @@ export class DockerEventStream {
     if (this.stopped) return;
     let stream: NodeJS.ReadableStream & { destroy?: () => void };
     try {
-      stream = (await this.docker.getEvents({ filters: { type: ['container', 'network'] } })) as typeof stream;
+      stream = (await this.docker.getEvents({ filters: { type: [...TYPES] } })) as typeof stream;
     } catch (e) {
       this.lost(e as Error);
       return;
@@ -79,8 +83,8 @@ export class DockerEventStream {
         if (!line) continue;
         try {
           const raw = JSON.parse(line) as { Type: string; Action: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; time?: number };
-          if (raw.Type !== 'container' && raw.Type !== 'network') continue;
-          this.handlers.onEvent({ type: raw.Type, action: raw.Action, id: raw.Actor?.ID ?? '', attributes: raw.Actor?.Attributes ?? {}, time: raw.time ?? 0 });
+          if (!EVENT_TYPES.has(raw.Type)) continue;
+          this.handlers.onEvent({ type: raw.Type as EngineEvent['type'], action: raw.Action, id: raw.Actor?.ID ?? '', attributes: raw.Actor?.Attributes ?? {}, time: raw.time ?? 0 });
         } catch {
           /* a partial line cannot happen after the split; ignore anything unparsable */
         }

@@ -67,8 +67,10 @@ export class SwarmDriver {
       this.call('list configs', () => this.docker.listConfigs({ filters: ours } as never) as unknown as Promise<RawConfig[]>),
     ]);
     const services = all.filter((s) => s.Spec.Labels?.[L.managedBy] === 'bottled');
+    // Not filtered by service: a service removed since the list above would fail the whole call.
+    const ids = new Set(services.map((s) => s.ID));
     const tasks = services.length
-      ? await this.call('list tasks', () => this.docker.listTasks({ filters: JSON.stringify({ service: services.map((s) => s.ID), 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>)
+      ? (await this.call('list tasks', () => this.docker.listTasks({ filters: JSON.stringify({ 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>)).filter((t) => ids.has(t.ServiceID))
       : [];
     return { services, tasks, nodes, configs, all };
   }

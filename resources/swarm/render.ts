@@ -90,6 +90,7 @@ export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUn
     secretEnv: Object.fromEntries(services.flatMap((s) => Object.entries(s.secretEnv).map(([k, v]) => [`${s.name}/${k}`, v]))),
     files: [],
     waitFor: [],
+    members: services.map((s) => s.name),
   };
   return { ...bottleUnitBase(doc), networks, containers: [], workload };
 }

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
-import { World, bottleYaml, dockerExec, passLog } from '../helpers/harness.js';
+import { Daemon, World, bottleYaml, dockerExec, eventually, passLog } from '../helpers/harness.js';
 import { Lab, type LabNode } from '../helpers/lab-engine.js';
 
 interface Svc { ID: string; Spec: { Name: string; Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Env?: string[]; Configs?: { ConfigName: string }[] } } } }
@@ -168,6 +168,22 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.match(r.stderr, /b\.yaml:\d+:\d+: .*pinned ip is not possible on the swarm backend/);
     assert.ok((await services()).some((x) => x.Spec.Name === agent), 'the running bottle is held, not removed');
     await w.write('b.yaml', bottle('beta'));
+  });
+
+  test('watch mode follows the manager: a sidecar service removed by hand is back without waiting for a resync', async () => {
+    // No resync and no poll in the test's time: only the manager's event stream can bring it back.
+    const d = await new Daemon(w, ['--resync', '1h', '--smolvm-poll', '1h', '--docker-host', mgr.host]).start();
+    try {
+      await d.waitLog((l) => l.msg === 'watching');
+      await d.waitLog((l) => l.msg === 'bottle alpha is ready');
+      const proxy = w.name_('alpha', 'proxy');
+      await mgr.docker.getService(proxy).remove();
+      await eventually(async () => (await services()).some((x) => x.Spec.Name === proxy), 'the removed service is created again');
+      assert.ok(await nodeOf(proxy), 'and it runs');
+      assert.ok(d.logs.some((l) => l.msg === 'drift' && l.event === 'service remove' && l.bottle === 'alpha'), 'the event said so');
+    } finally {
+      await d.stop('SIGTERM');
+    }
   });
 
   test('removal leaves nothing of the bottle and touches no foreign service', async () => {

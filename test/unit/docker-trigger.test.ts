@@ -12,6 +12,8 @@ const INSTANCE = 'test';
 const lookup: UnitLookup = {
   unitsOfNetwork: (name) => (name === 'bottle-b1' ? [unitKey.bottle('b1')] : []),
   unitOfContainer: (id) => (id === 'c0ffee' ? unitKey.bottle('b1') : undefined),
+  unitOfWorkload: (backend, name) => (backend === 'swarm' && name === 'bottle-s1-proxy' ? unitKey.bottle('s1') : undefined),
+  unitsOfBackend: (backend) => (backend === 'swarm' ? [unitKey.bottle('s1'), unitKey.bottle('s2')] : []),
 };
 
 function containerEvent(action: string, labels: Record<string, string>, name = 'bottle-x'): Event {
@@ -53,4 +55,14 @@ test('only drift actions ask for a pass; a container that died is named for insp
   assert.deepEqual(driftOfEvent(containerEvent('die', owned('bottle', 'b2'), 'bottle-b2-agent'), INSTANCE, lookup), { units: ['b2'], died: 'bottle-b2-agent' });
   assert.deepEqual(driftOfEvent(containerEvent('stop', owned('bottle', 'b2')), INSTANCE, lookup), { units: ['b2'], died: undefined });
   assert.deepEqual(driftOfEvent(containerEvent('health_status: unhealthy', owned('shared', 'dns')), INSTANCE, lookup).units, ['shared.dns']);
+});
+
+test('a Swarm manager: a service removed or updated routes to its bottle; a node going down to every swarm bottle', () => {
+  const svc = (action: string, name: string): Event => ({ type: 'service', action, id: 'svc', attributes: { name }, time: 0 });
+  assert.deepEqual(driftOfEvent(svc('remove', 'bottle-s1-proxy'), INSTANCE, lookup).units, ['s1']);
+  assert.deepEqual(driftOfEvent(svc('update', 'bottle-s1-proxy'), INSTANCE, lookup).units, ['s1']);
+  assert.deepEqual(driftOfEvent(svc('remove', 'someone-elses'), INSTANCE, lookup).units, []);
+  assert.deepEqual(driftOfEvent(svc('create', 'bottle-s1-proxy'), INSTANCE, lookup).units, [], 'a create is our own');
+  const node: Event = { type: 'node', action: 'update', id: 'n', attributes: { name: 'n2', 'state.new': 'down' }, time: 0 };
+  assert.deepEqual(driftOfEvent(node, INSTANCE, lookup).units, ['s1', 's2']);
 });
