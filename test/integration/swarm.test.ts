@@ -200,6 +200,50 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.ok(await mgr.docker.getService(`${w.prefix}-foreign`).inspect(), 'the foreign service is still there');
   });
 
+  test('SIGKILL after each step of a create and of a removal, then one more pass: converged, nothing twice, nothing left', async () => {
+    const k = await new World('swkill').setup();
+    const runK = (env?: NodeJS.ProcessEnv) => k.run(['reconcile', '--once', '--allow-empty', '--docker-host', mgr.host], { env });
+    const ours = async () => {
+      const f = (extra: string[] = []) => JSON.stringify({ label: [`bottled.instance=${k.instance}`, ...extra] });
+      const svcs = ((await mgr.docker.listServices({ filters: f() } as never)) as unknown as Svc[]).map((x) => x.Spec.Name).sort();
+      const nets = ((await mgr.docker.listNetworks({ filters: { label: [`bottled.instance=${k.instance}`] } })) as { Name: string }[]).map((n) => n.Name).sort();
+      const configs = ((await mgr.docker.listConfigs({ filters: f() } as never)) as unknown as unknown[]).length;
+      return { svcs, nets, configs };
+    };
+    try {
+      await k.write('k.yaml', bottle('kay'));
+      const full = await runK();
+      assert.equal(full.code, 0, full.stderr);
+      const createSteps = Number(passLog(full)?.executed);
+      const expected = await ours();
+      assert.equal(expected.svcs.length, 2);
+      await k.rm('k.yaml');
+      const removal = await runK();
+      const removeSteps = Number(passLog(removal)?.executed);
+      assert.deepEqual(await ours(), { svcs: [], nets: [], configs: 0 });
+      for (let n = 1; n < createSteps; n++) {
+        await k.write('k.yaml', bottle('kay'));
+        assert.equal((await runK({ BOTTLED_TEST_KILL_AFTER_STEPS: String(n) })).signal, 'SIGKILL', `killed after step ${n}`);
+        const r = await runK();
+        assert.equal(r.code, 0, `pass after kill at ${n}: ${r.stderr}`);
+        assert.deepEqual(await ours(), expected, `create, kill after ${n}`);
+        await k.rm('k.yaml');
+        assert.equal((await runK()).code, 0);
+      }
+      for (let n = 1; n < removeSteps; n++) {
+        await k.write('k.yaml', bottle('kay'));
+        assert.equal((await runK()).code, 0);
+        await k.rm('k.yaml');
+        assert.equal((await runK({ BOTTLED_TEST_KILL_AFTER_STEPS: String(n) })).signal, 'SIGKILL', `killed after removal step ${n}`);
+        const r = await runK();
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(await ours(), { svcs: [], nets: [], configs: 0 }, `remove, kill after ${n}`);
+      }
+    } finally {
+      await k.cleanup();
+    }
+  });
+
   test('a worker lost: its task runs on another node, status says which, and the next pass changes nothing', async () => {
     await w.write('d.yaml', bottle('delta').replace('node.labels.zone==b', 'node.role==worker').replace('node.labels.zone==c', 'node.role==manager'));
     assert.equal((await run(['reconcile', '--once'])).code, 0);

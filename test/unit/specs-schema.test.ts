@@ -220,7 +220,7 @@ test('agent and backend: image/from, networks, signals', async () => {
     'spec.agent.files[0].onChange: signal is not available for smolvm machines: use {exec: [command, args...]}, e.g. {exec: [pkill, -HUP, myapp]}',
   ]);
   assert.deepEqual(await messages('  backend: smolvm\n  agent: {image: a, files: [{path: /x, content: x, onChange: {exec: [pkill, -HUP, app]}}]}\n'), []);
-  assert.deepEqual(await messages('  backend: vm\n' + AGENT), ['spec.backend: must be one of "docker", "smolvm"']);
+  assert.deepEqual(await messages('  backend: vm\n' + AGENT), ['spec.backend: must be one of "docker", "smolvm", "swarm"']);
 });
 
 test('agent resources: cpus > 0, memoryMiB a whole number > 0', async () => {
