@@ -1,5 +1,5 @@
 import type { ActionBase, ResourceRef } from '../../controller/action-base.js';
-import type { ConfigRef, DesiredService } from './desired.js';
+import type { ConfigRef, DesiredService, SecretRef } from './desired.js';
 
 export interface ServicePayload {
   desired: DesiredService;
@@ -7,6 +7,8 @@ export interface ServicePayload {
   config: Record<string, unknown>;
   /** The Swarm configs its files are, created by the step if missing. */
   configs: ConfigRef[];
+  /** The Swarm secrets its secretEnv values are, created by the step if missing. */
+  secrets: SecretRef[];
 }
 
 type S = ActionBase & { on: 'service' };
@@ -16,4 +18,6 @@ export type ServiceAction =
   | (S & { kind: 'create' | 'update'; resource: ResourceRef<'service'>; service: ServicePayload })
   | (S & { kind: 'remove'; resource: ResourceRef<'service'> })
   /** A config no service of the bottle uses any more (files are configs; configs are immutable). */
-  | (S & { kind: 'remove'; resource: ResourceRef<'config'> });
+  | (S & { kind: 'remove'; resource: ResourceRef<'config'> })
+  /** A secret no service of the bottle uses any more (its value changed, or the variable went). */
+  | (S & { kind: 'remove'; resource: ResourceRef<'secret'> });

@@ -61,6 +61,24 @@ export function configRef(instance: string, service: string, f: DesiredFile): Co
 }
 
 /**
+ * A secretEnv variable as a Swarm secret: mounted at /run/secrets/<VAR> and named by <VAR>_FILE,
+ * never in the service spec (`docker service inspect` shows the name, not the value). The name
+ * carries the value's keyed digest, so a new value is a new secret (added, then the old removed).
+ */
+export interface SecretRef {
+  name: string;
+  variable: string;
+  /** The reconciler's variable that holds the value. */
+  from: string;
+}
+
+export const SECRETS_DIR = '/run/secrets';
+
+export function secretRef(instance: string, service: string, variable: string, from: string, digest: string): SecretRef {
+  return { name: `bottled-${sha256(`${instance}\0${service}\0${variable}`).slice(0, 12)}-${digest.replace(/^[^:]*:/, '').slice(0, 16)}`, variable, from };
+}
+
+/**
  * The configuration of a service, as hashed: any change is a service update (Swarm replaces the
  * task, start-first). Secrets appear only as keyed digests; files by content hash.
  */
@@ -78,5 +96,7 @@ export function serviceConfig(s: DesiredService, secretDigests: Record<string, s
     placement: s.placement,
     files: configs.map((c) => ({ path: c.path, mode: c.mode, uid: c.uid ?? null, gid: c.gid ?? null, content: c.hash })),
     labels: hashedLabels(s.labels),
+    // hashVersion stays: a secret's delivery is part of the shape, and only swarm has it.
+    secretsAs: 'files',
   };
 }

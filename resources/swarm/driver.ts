@@ -57,14 +57,15 @@ export class SwarmDriver {
     }
   }
 
-  /** Services, nodes and configs of ours at once, then the tasks of those services: 4 calls. */
-  async observe(): Promise<{ services: RawService[]; tasks: RawTask[]; nodes: RawNode[]; configs: RawConfig[]; all: RawService[] }> {
+  /** Services, nodes, our configs and secrets at once, then the running tasks: 5 calls. */
+  async observe(): Promise<{ services: RawService[]; tasks: RawTask[]; nodes: RawNode[]; configs: RawConfig[]; secrets: RawConfig[]; all: RawService[] }> {
     const ours = JSON.stringify({ label: [`${L.managedBy}=bottled`] });
-    const [all, nodes, configs] = await Promise.all([
+    const [all, nodes, configs, secrets] = await Promise.all([
       // Every service, not only ours: one on our overlay that is not ours is a stranger to report.
       this.call('list services', () => this.docker.listServices({ status: true } as Docker.ServiceListOptions) as unknown as Promise<RawService[]>),
       this.call('list nodes', () => this.docker.listNodes() as unknown as Promise<RawNode[]>),
       this.call('list configs', () => this.docker.listConfigs({ filters: ours } as never) as unknown as Promise<RawConfig[]>),
+      this.call('list secrets', () => this.docker.listSecrets({ filters: ours } as never) as unknown as Promise<RawConfig[]>),
     ]);
     const services = all.filter((s) => s.Spec.Labels?.[L.managedBy] === 'bottled');
     // Not filtered by service: a service removed since the list above would fail the whole call.
@@ -72,7 +73,7 @@ export class SwarmDriver {
     const tasks = services.length
       ? (await this.call('list tasks', () => this.docker.listTasks({ filters: JSON.stringify({ 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>)).filter((t) => ids.has(t.ServiceID))
       : [];
-    return { services, tasks, nodes, configs, all };
+    return { services, tasks, nodes, configs, secrets, all };
   }
 
   async tasks(service: string): Promise<RawTask[]> {
@@ -104,6 +105,21 @@ export class SwarmDriver {
   async createConfig(name: string, data: Buffer, labels: Record<string, string>): Promise<string> {
     const r = await this.call(`create config ${name}`, () => this.docker.createConfig({ Name: name, Labels: labels, Data: data.toString('base64') } as never) as unknown as Promise<{ ID?: string; id?: string }>);
     return r.ID ?? r.id ?? '';
+  }
+
+  async findSecret(name: string): Promise<string | undefined> {
+    const found = await this.call(`list secrets ${name}`, () => this.docker.listSecrets({ filters: JSON.stringify({ name: [name] }) } as never) as unknown as Promise<RawConfig[]>);
+    return found.find((c) => c.Spec.Name === name)?.ID;
+  }
+
+  /** The value goes in the request body only: never in a label, a name or a log line. */
+  async createSecret(name: string, value: string, labels: Record<string, string>): Promise<string> {
+    const r = await this.call(`create secret ${name}`, () => this.docker.createSecret({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') } as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    return r.ID ?? r.id ?? '';
+  }
+
+  async removeSecret(name: string): Promise<void> {
+    await this.call(`remove secret ${name}`, () => this.docker.getSecret(name).remove());
   }
 
   async removeConfig(name: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The swarm backend's steps, with the same inventory discipline as containers: record first,
 // then act, so a kill at any point leaves nothing unrecorded.
-import { secretDigests, secretFreeHash } from '../../controller/hash.js';
+import { secretFreeHash } from '../../controller/hash.js';
 import { secretValue, type ExecContext, type Save, type StepOutcome } from '../../controller/exec-context.js';
 import { L } from '../../controller/labels.js';
 import { AbortedError, ReadinessError } from '../../controller/errors.js';
@@ -18,8 +18,9 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
     case 'update': {
       const p = a.service;
       await waitRunning(swarm, p.desired.waitFor, ctx);
-      const configs = await ensureConfigs(swarm, p, inv, ctx, save);
-      const spec = serviceSpec(p.desired, { hash: p.hash, secretFreeHash: secretFreeHash(p.config), env: envOf(p, ctx), configs });
+      const configs = await ensureConfigs(swarm, p, inv, save);
+      const secrets = await ensureSecrets(swarm, p, inv, ctx, save);
+      const spec = serviceSpec(p.desired, { hash: p.hash, secretFreeHash: secretFreeHash(p.config), configs, secrets });
       await save(() => (inv.resources[name] = { ...inv.resources[name], type: 'service', role: p.desired.role, specHash: p.hash, applied: p.config }));
       if (a.kind === 'create') {
         try {
@@ -40,6 +41,8 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
     case 'remove': {
       if (a.resource.type === 'config') {
         await swarm.removeConfig(name).catch(ignoreNotFound);
+      } else if (a.resource.type === 'secret') {
+        await swarm.removeSecret(name).catch(ignoreNotFound);
       } else {
         await swarm.removeService(name).catch(ignoreNotFound);
       }
@@ -53,7 +56,7 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
 }
 
 /** The service's configs, each recorded before it is made (a config is immutable: made once). */
-async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, ctx: ExecContext, save: Save) {
+async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, save: Save) {
   const out = [];
   for (const c of p.configs) {
     let id = await swarm.findConfig(c.name);
@@ -71,20 +74,28 @@ async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Invento
     }
     out.push({ ...c, id });
   }
-  void ctx;
   return out;
 }
 
-/**
- * The environment of the service: env as declared, secretEnv with the values (they are in the
- * service spec, readable with `docker service inspect` by whoever can reach the manager, as a
- * container's are with `docker inspect`: see the README).
- */
-function envOf(p: ServicePayload, ctx: ExecContext): Record<string, string> {
-  const env = { ...p.desired.env };
-  for (const [k, v] of Object.entries(p.desired.secretEnv)) env[k] = secretValue(k, v, ctx.secrets);
-  void secretDigests;
-  return env;
+/** The service's secrets, each recorded before it is made; the value goes to the manager only. */
+async function ensureSecrets(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, ctx: ExecContext, save: Save) {
+  const out = [];
+  for (const x of p.secrets) {
+    let id = await swarm.findSecret(x.name);
+    if (!id) {
+      await save(() => (inv.resources[x.name] = { type: 'secret', role: 'secret' }));
+      const labels = { ...p.desired.labels, [L.role]: 'secret', 'bottled.service': p.desired.name, 'bottled.variable': x.variable };
+      try {
+        id = await swarm.createSecret(x.name, secretValue(x.variable, x.from, ctx.secrets), labels);
+      } catch (e) {
+        if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
+        id = (await swarm.findSecret(x.name))!;
+      }
+      await save(() => (inv.resources[x.name]!.id = id));
+    }
+    out.push({ ...x, id });
+  }
+  return out;
 }
 
 /** Sidecars first, as on the docker backend: each has a running task (healthy, with a check). */

@@ -30,8 +30,9 @@ export interface ObservedService extends ObservedWorkload {
   };
 }
 
+/** A Swarm config or secret of ours (a secret's data is never returned by the API). */
 export interface ObservedConfig extends ObservedWorkload {
-  type: 'config';
+  type: 'config' | 'secret';
   configId: string;
 }
 

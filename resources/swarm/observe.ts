@@ -5,14 +5,14 @@ import { observedShape, type RawServiceSpec } from './shape.js';
 import type { ObservedConfig, ObservedService, SwarmFacts, TaskView } from './observe-types.js';
 
 /**
- * One observation of the manager: services (with their task counts), nodes, our configs, and
- * the tasks of our services. Four calls, whatever the number of bottles; a failure holds only
+ * One observation of the manager: services (with their task counts), nodes, our configs and secrets, and
+ * the running tasks of our services. Five calls, whatever the number of bottles; a failure holds only
  * swarm bottles (SwarmUnavailable).
  */
 export async function observeSwarm(swarm: SwarmDriver | undefined, _req: ObserveRequest): Promise<WorkloadObservation> {
   if (!swarm) return { objects: [], error: 'no swarm driver configured' };
   try {
-    const { services, tasks, nodes, configs, all } = await swarm.observe();
+    const { services, tasks, nodes, configs, secrets, all } = await swarm.observe();
     const hostname = new Map(nodes.map((n) => [n.ID, n.Description?.Hostname ?? n.ID]));
     const byService = new Map<string, TaskView[]>();
     for (const t of tasks) {
@@ -36,6 +36,7 @@ export async function observeSwarm(swarm: SwarmDriver | undefined, _req: Observe
       },
     }));
     for (const c of configs) objects.push({ type: 'config', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
+    for (const c of secrets) objects.push({ type: 'secret', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
     // Every network a service that is not ours joins (by ID): the planner tells which are ours.
     const foreignServices = new Map<string, string[]>();
     for (const s of all) {

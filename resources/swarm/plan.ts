@@ -3,7 +3,7 @@ import { configHash, describeConfigChange, secretDigests } from '../../controlle
 import { L } from '../../controller/labels.js';
 import { adoptCause } from '../../controller/plan-actions.js';
 import type { Hold } from '../../controller/plan-types.js';
-import { configRef, serviceConfig, type DesiredSwarmBottle } from './desired.js';
+import { configRef, secretRef, serviceConfig, type DesiredSwarmBottle } from './desired.js';
 import { desiredShape, shapeDrift } from './shape.js';
 import type { ObservedConfig, ObservedService, SwarmFacts } from './observe-types.js';
 
@@ -32,11 +32,14 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     if (o && !index.mine(d.unit, o)) return { reason: 'NameCollision', message: `service ${s.name} exists and is not this bottle's: ${(index.claimOf(o) as { why?: string }).why ?? 'another bottle\'s'}`, failure: true };
     const configs = s.files.map((f) => configRef(input.opts.instance, s.name, f));
     for (const c of configs) desiredConfigs.add(c.name);
-    const config = serviceConfig(s, secretDigests(s.secretEnv, input.secretDigest), configs);
+    const digests = secretDigests(s.secretEnv, input.secretDigest);
+    const secrets = Object.entries(s.secretEnv).map(([k, v]) => secretRef(input.opts.instance, s.name, k, v, digests[k]!));
+    for (const x of secrets) desiredConfigs.add(x.name);
+    const config = serviceConfig(s, digests, configs);
     const hash = configHash(config);
     unitHashes.push(hash);
     const after = [...netIds, ...s.waitFor.flatMap((x) => ids.get(x) ?? [])];
-    const payload = { desired: s, hash, config, configs };
+    const payload = { desired: s, hash, config, configs, secrets };
     const what = s.role === 'agent' ? 'agent' : `sidecar ${s.component}`;
     if (!o) {
       const where = s.placement.constraints.length ? ` on ${s.placement.constraints.join(', ')}` : '';
@@ -50,7 +53,7 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     if (!rec || claim.kind === 'adoptable') {
       acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'service', name: s.name }, cause: adoptCause(claim), adopt: { type: 'service', role: s.role, specHash: o.labels[L.specHash], applied: o.labels[L.specHash] === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: o.service.id } });
     }
-    const drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, networkId), Object.keys(s.secretEnv)) : [];
+    const drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, secrets, networkId)) : [];
     if (drift.length) {
       const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: `changed by hand: ${drift.join(', ')} (put back as declared; Swarm replaces the task)`, after, service: payload }).id;
       ids.set(s.name, id);
@@ -71,8 +74,11 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     serviceActs.push(acts.add({ kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause: `${o.labels[L.component] ? `sidecar ${o.labels[L.component]}` : 'service'} no longer declared` }).id);
   }
   for (const o of owned) {
-    if (o.type !== 'config' || desiredConfigs.has(o.name)) continue;
-    acts.add({ kind: 'remove', on: 'service', resource: { type: 'config', name: o.name }, cause: `no service uses it any more (${(o as ObservedConfig).labels['bottled.path'] ?? 'a file'} changed or went)`, after: serviceActs });
+    if (o.type === 'config' && !desiredConfigs.has(o.name)) {
+      acts.add({ kind: 'remove', on: 'service', resource: { type: 'config', name: o.name }, cause: `no service uses it any more (${(o as ObservedConfig).labels['bottled.path'] ?? 'a file'} changed or went)`, after: serviceActs });
+    } else if (o.type === 'secret' && !desiredConfigs.has(o.name)) {
+      acts.add({ kind: 'remove', on: 'service', resource: { type: 'secret', name: o.name }, cause: `no service uses it any more (the value of ${o.labels['bottled.variable'] ?? 'a secretEnv variable'} changed, or it went)`, after: serviceActs });
+    }
   }
   return undefined;
 }

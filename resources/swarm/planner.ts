@@ -10,15 +10,15 @@ import { renderSwarmBottle } from './render.js';
 export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | ObservedConfig> = {
   name: 'swarm',
   resourceType: 'service',
-  otherTypes: ['config'],
+  otherTypes: ['config', 'secret'],
   unavailable: 'SwarmUnavailable',
   render: renderSwarmBottle,
   plan: planSwarm,
-  // A config cannot be removed while a service uses it: services go first.
+  // A config or secret cannot be removed while a service uses it: services go first.
   removal: (o, cause) =>
-    o.type === 'config'
-      ? { kind: 'remove', on: 'service', resource: { type: 'config', name: o.name }, cause }
+    o.type === 'config' || o.type === 'secret'
+      ? ({ kind: 'remove', on: 'service', resource: { type: o.type, name: o.name }, cause } as ReturnType<AgentPlanner['removal']>)
       : { kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause },
-  removalPhase: (o) => (o.type === 'config' ? 1 : 0),
+  removalPhase: (o) => (o.type === 'service' ? 0 : 1),
   health: swarmHealth,
 };

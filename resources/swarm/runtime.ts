@@ -9,7 +9,7 @@ import { observeSwarm } from './observe.js';
 export const swarmRuntime: AgentRuntime<SwarmDriver> = {
   name: 'swarm',
   resourceType: 'service',
-  otherTypes: ['config'],
+  otherTypes: ['config', 'secret'],
   observe: observeSwarm,
   execute: (a, inv, ctx, save) => {
     if (a.on !== 'service') throw new Error(`swarm cannot carry out ${a.kind} of ${a.resource.type} ${a.resource.name}`);

@@ -1,5 +1,6 @@
 import { L } from '../../controller/labels.js';
-import type { ConfigRef, DesiredService } from './desired.js';
+import type { ConfigRef, DesiredService, SecretRef } from './desired.js';
+import { serviceEnv } from './shape.js';
 
 const NS = 1_000_000;
 
@@ -10,7 +11,7 @@ const NS = 1_000_000;
  */
 export function serviceSpec(
   s: DesiredService,
-  opts: { hash: string; secretFreeHash: string; env: Record<string, string>; configs: (ConfigRef & { id: string })[] },
+  opts: { hash: string; secretFreeHash: string; configs: (ConfigRef & { id: string })[]; secrets: (SecretRef & { id: string })[] },
 ): Record<string, unknown> {
   const hc = s.healthcheck;
   return {
@@ -20,7 +21,7 @@ export function serviceSpec(
       ContainerSpec: {
         Image: s.image,
         ...(s.command ? { Args: s.command } : {}), // replaces the image's CMD, as on the docker backend
-        Env: Object.entries(opts.env).map(([k, v]) => `${k}=${v}`),
+        Env: serviceEnv(s),
         Init: s.init,
         StopGracePeriod: 10_000 * NS,
         ...(hc
@@ -31,6 +32,8 @@ export function serviceSpec(
           ConfigID: c.id,
           ConfigName: c.name,
         })),
+        // Readable by the container's processes whatever their user, as its environment is.
+        Secrets: opts.secrets.map((x) => ({ File: { Name: x.variable, UID: '0', GID: '0', Mode: 0o444 }, SecretID: x.id, SecretName: x.name })),
       },
       Resources: s.resources
         ? { Limits: { ...(s.resources.cpus ? { NanoCPUs: Math.round(s.resources.cpus * 1e9) } : {}), ...(s.resources.memoryMiB ? { MemoryBytes: s.resources.memoryMiB * 1024 * 1024 } : {}) } }

@@ -1,13 +1,15 @@
 // What of a service's spec bottled declares, in one comparable form: from the desired service
 // (planner) and from the spec the manager returns (observation). The spec hash label says what
 // bottled last wrote; this says whether someone changed it since (`docker service update`).
-import type { DesiredService } from './desired.js';
+import { SECRETS_DIR, type DesiredService, type SecretRef } from './desired.js';
 
 export interface ServiceShape {
   image: string;
   args: string[] | null;
-  /** `KEY=value`, sorted; a secret variable as `KEY` alone (its value is not the planner's to see). */
+  /** `KEY=value`, sorted. */
   env: string[];
+  /** Swarm secrets by name and the file they are (`/run/secrets/<VAR>`). */
+  secrets: { name: string; file: string }[];
   init: boolean;
   /** Network (name, or ID as the manager stores it) and its aliases, sorted. */
   networks: { target: string; aliases: string[] }[];
@@ -20,7 +22,7 @@ export interface ServiceShape {
 
 export interface RawServiceSpec {
   TaskTemplate?: {
-    ContainerSpec?: { Image?: string; Args?: string[]; Env?: string[]; Init?: boolean; Configs?: { ConfigName?: string; File?: { Name?: string } }[] };
+    ContainerSpec?: { Image?: string; Args?: string[]; Env?: string[]; Init?: boolean; Configs?: { ConfigName?: string; File?: { Name?: string } }[]; Secrets?: { SecretName?: string; File?: { Name?: string } }[] };
     Networks?: { Target: string; Aliases?: string[] }[];
     Placement?: { Constraints?: string[]; Preferences?: { Spread?: { SpreadDescriptor?: string } }[] };
   };
@@ -28,7 +30,7 @@ export interface RawServiceSpec {
   EndpointSpec?: { Mode?: string };
 }
 
-/** The observed shape; secret values are reduced to their names when the planner compares. */
+/** The shape of the spec the manager returns. */
 export function observedShape(spec: RawServiceSpec): ServiceShape {
   const c = spec.TaskTemplate?.ContainerSpec ?? {};
   return {
@@ -36,6 +38,7 @@ export function observedShape(spec: RawServiceSpec): ServiceShape {
     image: (c.Image ?? '').replace(/@sha256:[0-9a-f]{64}$/, ''),
     args: c.Args?.length ? c.Args : null,
     env: [...(c.Env ?? [])].sort(),
+    secrets: (c.Secrets ?? []).map((x) => ({ name: x.SecretName ?? '', file: x.File?.Name ?? '' })).sort((a, b) => a.file.localeCompare(b.file)),
     init: !!c.Init,
     networks: (spec.TaskTemplate?.Networks ?? []).map((n) => ({ target: n.Target, aliases: [...(n.Aliases ?? [])].sort() })).sort((a, b) => a.target.localeCompare(b.target)),
     constraints: [...(spec.TaskTemplate?.Placement?.Constraints ?? [])].sort(),
@@ -47,11 +50,12 @@ export function observedShape(spec: RawServiceSpec): ServiceShape {
 }
 
 /** The shape the desired service has once applied (networks by the ID the manager knows them by). */
-export function desiredShape(s: DesiredService, configs: { name: string; path: string }[], networkId: (name: string) => string | undefined): ServiceShape {
+export function desiredShape(s: DesiredService, configs: { name: string; path: string }[], secrets: SecretRef[], networkId: (name: string) => string | undefined): ServiceShape {
   return {
     image: s.image.replace(/@sha256:[0-9a-f]{64}$/, ''),
     args: s.command?.length ? s.command : null,
-    env: [...Object.entries(s.env).map(([k, v]) => `${k}=${v}`), ...Object.keys(s.secretEnv)].sort(),
+    env: serviceEnv(s).sort(),
+    secrets: secrets.map((x) => ({ name: x.name, file: x.variable })).sort((a, b) => a.file.localeCompare(b.file)),
     init: s.init,
     networks: s.networks.map((n) => ({ target: networkId(n.network) ?? n.network, aliases: [...n.aliases].sort() })).sort((a, b) => a.target.localeCompare(b.target)),
     constraints: [...s.placement.constraints].sort(),
@@ -62,9 +66,12 @@ export function desiredShape(s: DesiredService, configs: { name: string; path: s
   };
 }
 
-/** Fields that differ (empty: as declared). Secret variables are compared by name only. */
-export function shapeDrift(observed: ServiceShape, desired: ServiceShape, secretKeys: string[]): string[] {
-  const secret = new Set(secretKeys);
-  const obs = { ...observed, env: observed.env.map((e) => (secret.has(e.slice(0, e.indexOf('='))) ? e.slice(0, e.indexOf('=')) : e)).sort() };
-  return (Object.keys(desired) as (keyof ServiceShape)[]).filter((k) => JSON.stringify(obs[k]) !== JSON.stringify(desired[k]));
+/** The service's environment: env as declared, and `<VAR>_FILE` naming each secret's file. */
+export function serviceEnv(s: DesiredService): string[] {
+  return [...Object.entries(s.env).map(([k, v]) => `${k}=${v}`), ...Object.keys(s.secretEnv).map((k) => `${k}_FILE=${SECRETS_DIR}/${k}`)];
+}
+
+/** Fields that differ (empty: as declared). */
+export function shapeDrift(observed: ServiceShape, desired: ServiceShape): string[] {
+  return (Object.keys(desired) as (keyof ServiceShape)[]).filter((k) => JSON.stringify(observed[k]) !== JSON.stringify(desired[k]));
 }

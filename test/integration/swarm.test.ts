@@ -38,7 +38,7 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
   placement: {constraints: [node.labels.zone==${opts.agentZone ?? 'c'}]}
 `,
     );
-  const run = (args: string[]) => w.run([...args, '--docker-host', mgr.host]);
+  const run = (args: string[], env?: NodeJS.ProcessEnv) => w.run([...args, '--docker-host', mgr.host], { env });
   const services = async (): Promise<Svc[]> => (await mgr.docker.listServices({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`] }) } as never)) as unknown as Svc[];
   const runningTask = async (service: string): Promise<Task | undefined> =>
     ((await mgr.docker.listTasks({ filters: JSON.stringify({ service: [service], 'desired-state': ['running'] }) } as never)) as unknown as Task[]).find((t) => t.Status.State === 'running');
@@ -168,6 +168,35 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.match(r.stderr, /b\.yaml:\d+:\d+: .*pinned ip is not possible on the swarm backend/);
     assert.ok((await services()).some((x) => x.Spec.Name === agent), 'the running bottle is held, not removed');
     await w.write('b.yaml', bottle('beta'));
+  });
+
+  test('secretEnv is a Swarm secret: the container reads it from <VAR>_FILE, no inspect shows it, a new value is a new secret', async () => {
+    const v1 = 'tok-v1-9f8e7d6c5b4a';
+    const v2 = 'tok-v2-1a2b3c4d5e6f';
+    const doc = bottleYaml('sec', `backend: swarm\nagent:\n  image: ${images.get('bottled/busybox:local')}\n  secretEnv: {TOKEN: BOTTLED_TEST_TOKEN}\n`);
+    await w.write('s.yaml', doc);
+    const r = await run(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v1 });
+    assert.equal(r.code, 0, r.stderr);
+    const agent = w.name_('sec');
+    const read = async () => (await inTask(agent, ['sh', '-c', 'cat "$TOKEN_FILE"'])).out.trim();
+    assert.equal(await read(), v1);
+    const inspected = JSON.stringify(await mgr.docker.getService(agent).inspect());
+    assert.ok(!inspected.includes(v1), 'docker service inspect does not show the value');
+    const t = await runningTask(agent);
+    const ctr = JSON.stringify(await engineOf(t!.NodeID).getContainer(t!.Status.ContainerStatus!.ContainerID).inspect());
+    assert.ok(!ctr.includes(v1), 'nor does docker inspect of the task container');
+    const plan = await run(['plan'], { BOTTLED_TEST_TOKEN: v2 });
+    assert.match(plan.stdout, new RegExp(`service +${agent} +update +\\(secret changed\\)`), plan.stdout);
+    const r2 = await run(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v2 });
+    assert.equal(r2.code, 0, r2.stderr);
+    await eventually(async () => (await read().catch(() => '')) === v2, 'the new task reads the new value');
+    const secrets = (await mgr.docker.listSecrets({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`, 'bottled.bottle=sec'] }) } as never)) as unknown as unknown[];
+    assert.equal(secrets.length, 1, 'the old secret was removed');
+    for (const text of [r.stderr, r.stdout, r2.stderr, plan.stdout, (await run(['status', 'sec'])).stdout]) {
+      assert.ok(!text.includes(v1) && !text.includes(v2), 'no value in logs, plan or status');
+    }
+    await w.rm('s.yaml');
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
   });
 
   test('watch mode follows the manager: a sidecar service removed by hand is back without waiting for a resync', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { loadSpecs } from '../../specs/load.js';
 import { bottleMessages as messages, memorySource } from '../fixtures/specs/tree.js';
 import { desiredShape, observedShape, shapeDrift } from '../../resources/swarm/shape.js';
-import type { DesiredService } from '../../resources/swarm/desired.js';
+import { secretRef, type DesiredService } from '../../resources/swarm/desired.js';
 
 const SWARM = '  backend: swarm\n';
 
@@ -56,9 +56,16 @@ const svc: DesiredService = {
   placement: { constraints: ['node.role==worker'], preferences: [] },
   waitFor: [],
 };
-const spec = (over: { env?: string[]; replicas?: number; image?: string; constraints?: string[] } = {}) => ({
+const secret = secretRef('inst', svc.name, 'TOKEN', 'HOST_TOKEN', 'f'.repeat(64));
+const spec = (over: { env?: string[]; replicas?: number; image?: string; constraints?: string[]; secrets?: { SecretName: string; File: { Name: string } }[] } = {}) => ({
   TaskTemplate: {
-    ContainerSpec: { Image: over.image ?? `reg:5000/proxy:1@sha256:${'a'.repeat(64)}`, Env: over.env ?? ['A=1', 'TOKEN=s3cret'], Init: true, Configs: [] },
+    ContainerSpec: {
+      Image: over.image ?? `reg:5000/proxy:1@sha256:${'a'.repeat(64)}`,
+      Env: over.env ?? ['A=1', 'TOKEN_FILE=/run/secrets/TOKEN'],
+      Init: true,
+      Configs: [],
+      Secrets: over.secrets ?? [{ SecretName: secret.name, File: { Name: 'TOKEN' } }],
+    },
     Networks: [{ Target: 'netid1', Aliases: ['egress'] }],
     Placement: { Constraints: over.constraints ?? ['node.role==worker'] },
   },
@@ -67,11 +74,17 @@ const spec = (over: { env?: string[]; replicas?: number; image?: string; constra
 });
 const ids = (n: string) => (n === 'p-b-net' ? 'netid1' : undefined);
 
-test('shape: as applied is no drift (the pinned digest and a secret value are not differences); a hand edit names its field', () => {
-  const want = desiredShape(svc, [], ids);
-  assert.deepEqual(shapeDrift(observedShape(spec()), want, ['TOKEN']), []);
-  assert.deepEqual(shapeDrift(observedShape(spec({ env: ['A=1', 'TOKEN=other', 'SNEAKY=1'] })), want, ['TOKEN']), ['env']);
-  assert.deepEqual(shapeDrift(observedShape(spec({ replicas: 0 })), want, ['TOKEN']), ['replicas']);
-  assert.deepEqual(shapeDrift(observedShape(spec({ image: 'reg:5000/proxy:2', constraints: [] })), want, ['TOKEN']), ['image', 'constraints']);
-  assert.deepEqual(shapeDrift(observedShape(spec({ env: ['A=1'] })), want, ['TOKEN']), ['env'], 'a secret variable taken out');
+test('shape: as applied is no drift (the manager pins a digest); a hand edit names its field', () => {
+  const want = desiredShape(svc, [], [secret], ids);
+  assert.deepEqual(shapeDrift(observedShape(spec()), want), []);
+  assert.deepEqual(shapeDrift(observedShape(spec({ env: ['A=1', 'TOKEN_FILE=/run/secrets/TOKEN', 'SNEAKY=1'] })), want), ['env']);
+  assert.deepEqual(shapeDrift(observedShape(spec({ replicas: 0 })), want), ['replicas']);
+  assert.deepEqual(shapeDrift(observedShape(spec({ image: 'reg:5000/proxy:2', constraints: [] })), want), ['image', 'constraints']);
+  assert.deepEqual(shapeDrift(observedShape(spec({ secrets: [] })), want), ['secrets'], 'a secret taken out by hand');
+});
+
+test('a secret is a file named by <VAR>_FILE; its name carries the digest of the value, never the value', () => {
+  assert.deepEqual(desiredShape(svc, [], [secret], ids).env, ['A=1', 'TOKEN_FILE=/run/secrets/TOKEN']);
+  assert.match(secret.name, /^bottled-[0-9a-f]{12}-f{16}$/);
+  assert.notEqual(secretRef('inst', svc.name, 'TOKEN', 'HOST_TOKEN', 'e'.repeat(64)).name, secret.name, 'a new value is a new secret');
 });
