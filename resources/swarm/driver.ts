@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { DockerDriver } from '../docker/driver.js';
-import { mapDockerError } from '../docker/errors.js';
+import { DockerError, mapDockerError } from '../docker/errors.js';
 import { L } from '../../controller/labels.js';
 
 /** What the Engine API returns for a service, a task, a node, a config: the fields read here. */
@@ -68,16 +68,21 @@ export class SwarmDriver {
       this.call('list secrets', () => this.docker.listSecrets({ filters: ours } as never) as unknown as Promise<RawConfig[]>),
     ]);
     const services = all.filter((s) => s.Spec.Labels?.[L.managedBy] === 'bottled');
-    // Not filtered by service: a service removed since the list above would fail the whole call.
+    // Not filtered by service (a service removed since the list above would fail the call) nor
+    // by desired state: between a failed task and its successor (the restart delay) no task is
+    // meant to run, and the failed one holds Swarm's words for why. History is bounded by Swarm.
     const ids = new Set(services.map((s) => s.ID));
-    const tasks = services.length
-      ? (await this.call('list tasks', () => this.docker.listTasks({ filters: JSON.stringify({ 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>)).filter((t) => ids.has(t.ServiceID))
-      : [];
+    const tasks = services.length ? (await this.call('list tasks', () => this.docker.listTasks() as unknown as Promise<RawTask[]>)).filter((t) => ids.has(t.ServiceID)) : [];
     return { services, tasks, nodes, configs, secrets, all };
   }
 
+  /** The service's tasks, newest first (none for a service that does not exist). */
   async tasks(service: string): Promise<RawTask[]> {
-    return this.call(`list tasks of ${service}`, () => this.docker.listTasks({ filters: JSON.stringify({ service: [service], 'desired-state': ['running'] }) } as never) as unknown as Promise<RawTask[]>);
+    const all = await this.call(`list tasks of ${service}`, () => this.docker.listTasks({ filters: JSON.stringify({ service: [service] }) } as never) as unknown as Promise<RawTask[]>).catch((e) => {
+      if (e instanceof DockerError && e.kind === 'not-found') return [];
+      throw e;
+    });
+    return all.sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
   }
 
   async inspectService(name: string): Promise<RawService> {

@@ -108,9 +108,9 @@ async function waitRunning(swarm: SwarmDriver, names: string[], ctx: ExecContext
     if (ctx.signal?.aborted) throw new AbortedError();
     for (const n of [...pending]) {
       const tasks = await swarm.tasks(n);
-      if (tasks.some((t) => t.Status.State === 'running')) pending.delete(n);
+      if (tasks.some((t) => t.Status.State === 'running' && t.DesiredState === 'running')) pending.delete(n);
       else {
-        const t = tasks.sort((x, y) => y.CreatedAt.localeCompare(x.CreatedAt))[0];
+        const t = tasks.find((x) => x.Status.Err) ?? tasks[0];
         last = `${n}: ${t ? `task ${t.Status.State}${t.Status.Err ? `: ${t.Status.Err}` : t.Status.Message ? ` (${t.Status.Message})` : ''}` : 'no task yet'}`;
       }
     }

@@ -17,9 +17,11 @@ export function swarmHealth(u: UnitPlan, w: DesiredSwarmBottle, index: SnapshotI
     if (!o) return { type: 'service', name: s.name, health: 'missing' };
     const want = planned.get(s.name);
     if (want && o.labels[L.specHash] !== want) return { type: 'service', name: s.name, health: 'drifted', detail: 'spec hash differs' };
-    const running = o.service.tasks.find((t) => t.state === 'running');
+    const running = o.service.tasks.find((t) => t.state === 'running' && t.desiredState === 'running');
     if (running) return { type: 'service', name: s.name, health: 'running', node: running.node, detail: running.node ? `on ${running.node}` : undefined };
-    const t = o.service.tasks[0];
+    // The newest task that got somewhere, else the newest: a successor waiting out the restart
+    // delay has no words yet; the one that failed before it has Swarm's.
+    const t = o.service.tasks.find((x) => x.message) ?? o.service.tasks[0];
     if (!t) return { type: 'service', name: s.name, health: 'stopped', detail: 'no task' };
     const starting = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting'].includes(t.state) && !t.message?.match(/no suitable node|no such image|not found|error/i);
     return { type: 'service', name: s.name, health: starting ? 'starting' : 'stopped', node: t.node, detail: `task ${t.state}${t.node ? ` on ${t.node}` : ''}${t.message ? `: ${t.message}` : ''}` };

@@ -22,7 +22,7 @@ export interface ObservedService extends ObservedWorkload {
     configs: string[];
     /** Networks its spec joins, by name or ID as Swarm returns them. */
     networks: string[];
-    /** Its tasks that Swarm wants running, newest first. */
+    /** Its tasks (Swarm keeps a few past ones), newest first. */
     tasks: TaskView[];
     updating: boolean;
     /** What its spec says now, for drift made by hand. */

@@ -19,7 +19,7 @@ export const swarmRuntime: AgentRuntime<SwarmDriver> = {
   // Drift between passes without the event stream: a service without its running task.
   poll: async (swarm) => {
     const { services, tasks } = await swarm.observe();
-    const running = new Set(tasks.filter((t) => t.Status.State === 'running').map((t) => t.ServiceID));
+    const running = new Set(tasks.filter((t) => t.Status.State === 'running' && t.DesiredState === 'running').map((t) => t.ServiceID));
     return new Map(services.map((s) => [s.Spec.Name, running.has(s.ID)] as const));
   },
 };

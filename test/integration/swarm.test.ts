@@ -199,6 +199,24 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.equal((await run(['reconcile', '--once'])).code, 0);
   });
 
+  test('a task that cannot run: status gives Swarm\'s words (image missing on the node, no suitable node)', async () => {
+    await w.write('g.yaml', bottleYaml('ghost', `backend: swarm\nsidecars:\n  - name: gone\n    image: ${lab.registry}/bottled/nothing:here\nagent:\n  image: ${images.get('bottled/busybox:local')}\n  placement: {constraints: [node.labels.zone==nowhere]}\n`));
+    try {
+      const r = await run(['reconcile', '--once', '--wait-timeout', '5s']);
+      assert.equal(r.code, 1, 'the agent waits for a sidecar that never runs');
+      assert.match(r.stderr, /ghost-gone: task \w+: .*(No such image|not found|manifest unknown)/i, r.stderr);
+      const status = await run(['status', 'ghost']);
+      assert.match(status.stdout, new RegExp(`service +${w.name_('ghost', 'gone')} +stopped +\\(task \\w+ on n\\d: .*(No such image|not found|manifest unknown)`, 'i'), status.stdout);
+      await w.write('g.yaml', bottleYaml('ghost', `backend: swarm\nagent:\n  image: ${images.get('bottled/busybox:local')}\n  placement: {constraints: [node.labels.zone==nowhere]}\n`));
+      // Status is written by a pass: the scheduler's verdict shows from the pass after it gave one.
+      const said = new RegExp(`service +${w.name_('ghost')} +(starting|stopped) +\\(task pending: no suitable node`);
+      await eventually(async () => (await run(['reconcile', '--once'])).code === 0 && said.test((await run(['status', 'ghost'])).stdout), 'status says no suitable node');
+    } finally {
+      await w.rm('g.yaml');
+      assert.equal((await run(['reconcile', '--once'])).code, 0);
+    }
+  });
+
   test('watch mode follows the manager: a sidecar service removed by hand is back without waiting for a resync', async () => {
     // No resync and no poll in the test's time: only the manager's event stream can bring it back.
     const d = await new Daemon(w, ['--resync', '1h', '--smolvm-poll', '1h', '--docker-host', mgr.host]).start();
