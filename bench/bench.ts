@@ -27,13 +27,15 @@ import { loadSpecs } from '../specs/load.js';
 import { DirSource } from '../specs/source.js';
 import { report, type NoopPieces, type Row } from './report.js';
 import { mb, ms } from './table.js';
+import { swarmBench } from './swarm.js';
 
 const USAGE =
-  'usage: bench.ts [--quick] [--json] [--watch] [--scale [--sizes 10,50,100,200] [--concurrency N]] [--concurrency-sweep [--sizes 50,200] [--levels 2,4,8,16]]\n' +
+  'usage: bench.ts [--quick] [--json] [--watch] [--swarm] [--scale [--sizes 10,50,100,200] [--concurrency N]] [--concurrency-sweep [--sizes 50,200] [--levels 2,4,8,16]]\n' +
   '  --quick   N=10 only (targets checked at 10 bottles instead of 60)\n  --json    machine-readable output on stdout\n' +
   '  --watch   watch mode only: file-drop-to-running latency, idle daemon with 20 bottles\n' +
   '  --scale   cold/no-op/change/teardown at each size, beside the raw-API floor of the same run\n' +
-  '  --concurrency-sweep  bottled cold converge and teardown at each --concurrency level\n';
+  '  --concurrency-sweep  bottled cold converge and teardown at each --concurrency level\n' +
+  '  --swarm   backend: swarm on a three-node lab swarm beside the minimal Swarm API calls (N=10, 30, node loss)\n';
 const argv = process.argv.slice(2);
 const VALUED = new Set(['--sizes', '--concurrency', '--levels']);
 for (let i = 0; i < argv.length; i++) {
@@ -46,7 +48,7 @@ for (let i = 0; i < argv.length; i++) {
     i++;
     continue;
   }
-  if (!['--quick', '--json', '--watch', '--scale', '--concurrency-sweep'].includes(a)) {
+  if (!['--quick', '--json', '--watch', '--scale', '--concurrency-sweep', '--swarm'].includes(a)) {
     process.stderr.write(`bench: unknown option ${a}\n${USAGE}`);
     process.exit(64);
   }
@@ -54,6 +56,10 @@ for (let i = 0; i < argv.length; i++) {
 const valueOf = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
 const listOf = (flag: string, dflt: number[]) => valueOf(flag)?.split(',').map(Number).filter((n) => n > 0) ?? dflt;
 const QUICK = argv.includes('--quick');
+if (argv.includes('--swarm')) {
+  await swarmBench(argv.includes('--json'));
+  process.exit(0);
+}
 const JSON_OUT = argv.includes('--json');
 const NOOP_REPEAT = 5;
 

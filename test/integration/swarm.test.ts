@@ -233,8 +233,15 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     }
   });
 
-  test('removal leaves nothing of the bottle and touches no foreign service', async () => {
-    await mgr.docker.createService({ Name: `${w.prefix}-foreign`, TaskTemplate: { ContainerSpec: { Image: images.get('bottled/busybox:local') } }, Mode: { Replicated: { Replicas: 0 } } } as never);
+  test('a service of someone else\'s on a bottle\'s overlay holds the bottle; removal leaves nothing and touches no foreign service', async () => {
+    // Attachable overlays let anyone with manager access join them: such a service could answer
+    // to the agent. bottled says so and touches nothing of that bottle until it leaves.
+    await mgr.docker.createService({ Name: `${w.prefix}-foreign`, TaskTemplate: { ContainerSpec: { Image: images.get('bottled/busybox:local') }, Networks: [{ Target: w.name_('alpha', 'net') }] }, Mode: { Replicated: { Replicas: 0 } } } as never);
+    const held = await run(['plan']);
+    assert.equal(held.code, 1, held.stdout);
+    assert.match(held.stdout, new RegExp(`network ${w.name_('alpha', 'net')} is joined by services that are not part of the bottle \\(${w.prefix}-foreign\\)`), held.stdout);
+    const cur = (await mgr.docker.getService(`${w.prefix}-foreign`).inspect()) as { Version: { Index: number }; Spec: { TaskTemplate: Record<string, unknown> } & Record<string, unknown> };
+    await mgr.docker.getService(`${w.prefix}-foreign`).update({ version: cur.Version.Index, ...cur.Spec, TaskTemplate: { ...cur.Spec.TaskTemplate, Networks: [] } } as never);
     await w.rm('b.yaml');
     const r = await run(['reconcile', '--once']);
     assert.equal(r.code, 0, r.stderr);
