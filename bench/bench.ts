@@ -56,10 +56,6 @@ for (let i = 0; i < argv.length; i++) {
 const valueOf = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
 const listOf = (flag: string, dflt: number[]) => valueOf(flag)?.split(',').map(Number).filter((n) => n > 0) ?? dflt;
 const QUICK = argv.includes('--quick');
-if (argv.includes('--swarm')) {
-  await swarmBench(argv.includes('--json'));
-  process.exit(0);
-}
 const JSON_OUT = argv.includes('--json');
 const NOOP_REPEAT = 5;
 
@@ -126,6 +122,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     say(`${sig}: stopping and cleaning up`);
     void interruptAndClean(sig).finally(() => process.exit(130));
   });
+}
+
+if (argv.includes('--swarm')) {
+  await swarmBench(argv.includes('--json'), (fn) => cleanups.push(fn));
+  await cleanupAll();
+  process.exit(0);
 }
 
 /** Where a no-op pass goes, measured once: at the size the targets are checked at. */

@@ -80,9 +80,10 @@ async function floor(m: Docker, img: Images, n: number, tag: string, subnetOf: (
   return { cold, running, teardown: performance.now() - t1 };
 }
 
-export async function swarmBench(json: boolean): Promise<void> {
+export async function swarmBench(json: boolean, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
   say('starting a three-node lab swarm with a registry');
   const lab = await Lab.start(3, { registry: true });
+  onCleanup(() => lab.stop()); // an interrupted run takes its lab down too
   const worlds: World[] = [];
   try {
     await lab.swarm();
@@ -98,8 +99,8 @@ export async function swarmBench(json: boolean): Promise<void> {
         const t = performance.now();
         const r = await w.run(['reconcile', '--once', '--docker-host', mgr.host, ...extra], { env: { LOG_LEVEL: 'info' } });
         const wall = performance.now() - t;
-        if (r.code !== 0) throw new Error(`bottled exited ${r.code}: ${r.stderr.slice(-2000)}`);
-        const p = passLog(r)!;
+        const p = passLog(r);
+        if (r.code !== 0 || !p) throw new Error(`bottled exited ${r.code ?? r.signal}: ${r.stderr.slice(-3000)}`);
         return { wall, executed: Number(p.executed), calls: Number(p.dockerCalls) + Number(p.swarmCalls) };
       };
       for (let i = 0; i < n; i++) await w.write(`b${i}.yaml`, swarmBottle(`b${i}`, img));
@@ -117,7 +118,7 @@ export async function swarmBench(json: boolean): Promise<void> {
       const teardown = await run(['--allow-empty', '--max-deletions', 'unlimited']);
       // The floor, on the same swarm, with subnets of its own.
       const base = 10 + SIZES.indexOf(n);
-      const f = await floor(mgr.docker, img, n, `fl${n}`, (i, k) => `10.${180 + base}.${i * 2 + k}.0/24`);
+      const f = await floor(mgr.docker, img, n, `fl${n}`, (i, k) => `10.${160 + base}.${i * 2 + k}.0/24`); // apart from the lab swarm's pool (10.190/16) and the worlds'
       say(`N=${n}: cold ${ms(cold.wall)} ms (all running ${ms(coldRunning)}), floor ${ms(f.cold)} (${ms(f.running)}); no-op ${ms(noop.wall)} ms / ${noop.calls} calls; change ${ms(change.wall)} ms; teardown ${ms(teardown.wall)} ms, floor ${ms(f.teardown)}`);
       rows.push([`${n}`, 'cold converge (process returns)', ms(cold.wall), ms(f.cold), ratio(cold.wall, f.cold)]);
       rows.push([`${n}`, 'cold converge (every task running)', ms(coldRunning), ms(f.running), ratio(coldRunning, f.running)]);

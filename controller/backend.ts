@@ -3,7 +3,7 @@
 // discipline, ownership, prune guards, shared sidecars, status and events; a backend renders,
 // observes, plans, executes and reports on its own workload, and says how drift is found.
 // Backends are listed in resources/backends.ts (runtime) and resources/actions.ts (types).
-import type { BottleDoc } from '../specs/model.js';
+import type { BottleDoc, SharedSidecarDoc } from '../specs/model.js';
 import type { Inventory } from '../state/inventory.js';
 import type { ResourceStatus } from '../state/status.js';
 import type { DesiredUnit, DesiredWorkload } from './desired.js';
@@ -50,6 +50,13 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
   readonly unavailable: Reason;
   /** A bottle document on this backend -> its desired graph (Docker sidecars + the workload). */
   render(doc: BottleDoc, ctx: RenderContext): DesiredUnit;
+  /** A SharedSidecar document with this `spec.backend` -> its desired graph (Swarm: one service). */
+  renderShared?(doc: SharedSidecarDoc, ctx: RenderContext): DesiredUnit;
+  /**
+   * Actions that take this backend's shared objects off the networks of a unit being removed
+   * (a Swarm SharedSidecar service leaves a removed bottle's overlay before it is removed).
+   */
+  leaving?(unit: string, networks: { name: string; id: string }[], index: SnapshotIndex): DistributiveOmitAction[];
   /** The desired graph once subnets are chosen (e.g. sidecars pinned at known addresses). */
   withAddresses?(d: DesiredUnit, subnets: Map<string, SubnetChoice>): DesiredUnit;
   /** The workload's actions, or a hold. Runs after the unit's containers are planned. */

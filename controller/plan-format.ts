@@ -13,6 +13,8 @@ const SYMBOL: Record<Action['kind'], string> = {
   exec: '~',
   adopt: '=',
   update: '~',
+  join: '⇄',
+  leave: '⇄',
 };
 
 interface Colors {

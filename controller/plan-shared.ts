@@ -23,7 +23,8 @@ export function planSharedAttachments(
   const used = new Set<string>();
   for (const n of d.uses) {
     const s = input.desired.get(unitKey.shared(n))!;
-    const c = s.containers[0]!;
+    const c = s.containers[0];
+    if (!c) continue; // a SharedSidecar of another backend (Swarm) is joined by that backend's plan
     used.add(c.name);
     const o = index.containersByName.get(c.name);
     if (o && !index.mine(s.unit, o)) {
@@ -51,8 +52,8 @@ export function planSharedAttachments(
 
 /** A (re)created shared sidecar rejoins, in this pass, every bottle network that uses it. */
 export function planSharedRejoin(acts: ActionList, d: DesiredUnit, input: PlanInput, index: SnapshotIndex, changed: Changed): void {
-  const c = d.containers[0]!;
-  if (!changed.replaced.has(c.name)) return;
+  const c = d.containers[0];
+  if (!c || !changed.replaced.has(c.name)) return;
   for (const b of [...input.desired.values()].filter((x) => x.kind === 'bottle' && x.uses.includes(d.name)).sort((x, y) => x.unit.localeCompare(y.unit))) {
     const net = b.networks[0]!.name;
     if (!(index.networksByName.get(net) ?? []).some((n) => index.mine(b.unit, n))) continue; // a new bottle connects it itself

@@ -84,6 +84,8 @@ export function sharedUnit(name: string): string {
 
 /** A SharedSidecar: one long-lived container on its own network, joined to the bottles that use it. */
 export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): DesiredUnit {
+  const other = doc.spec.backend && doc.spec.backend !== 'docker' ? agentBackend(doc.spec.backend)?.renderShared : undefined;
+  if (other) return other(doc, ctx);
   const { prefix, instance, paths } = ctx;
   const n = doc.metadata.name;
   const s = doc.spec;

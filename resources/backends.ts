@@ -13,6 +13,11 @@ export function agentBackend(name: string): AgentPlanner | undefined {
   return PLANNERS.find((b) => b.name === name);
 }
 
+/** Backends whose shared objects may sit on another unit's networks. */
+export function agentBackendsWithLeaving(): AgentPlanner[] {
+  return PLANNERS.filter((b) => b.leaving);
+}
+
 /** The backend whose objects have this inventory type (`machine`), if any. */
 export function agentBackendOfType(type: string): AgentPlanner | undefined {
   return PLANNERS.find((b) => b.resourceType === type || b.otherTypes?.includes(type));

@@ -15,6 +15,9 @@ export function checkAcrossDocuments(entries: Entry[], prefix: string): void {
   const networks = new Map<string, NameUse[]>();
   const use = (m: Map<string, NameUse[]>, name: string, u: NameUse) => m.set(name, [...(m.get(name) ?? []), u]);
   const managed = new RegExp(`^${escape(prefix)}-.+-(net|egress)$`);
+  // A swarm bottle joins only a swarm SharedSidecar (a service on overlays), any other only a container.
+  const sharedBackend = new Map<string, string>();
+  for (const e of entries) if (e.parsed?.kind === 'SharedSidecar' && !e.diagnostics.length) sharedBackend.set(e.parsed.metadata.name, e.parsed.spec.backend ?? 'docker');
   for (const entry of entries) {
     const doc = entry.parsed;
     if (!doc || entry.diagnostics.length) continue;
@@ -25,7 +28,13 @@ export function checkAcrossDocuments(entries: Entry[], prefix: string): void {
       use(networks, `${prefix}-shared-${n}-net`, { entry, what: `the network of SharedSidecar ${n}`, at: pos('metadata.name') });
       continue;
     }
-    if (doc.spec.backend === 'docker') use(containers, `${prefix}-${n}`, { entry, what: `the agent of bottle ${n}`, at: pos('metadata.name') });
+    if (doc.spec.backend !== 'smolvm') use(containers, `${prefix}-${n}`, { entry, what: `the agent of bottle ${n}`, at: pos('metadata.name') });
+    const mine = doc.spec.backend === 'swarm' ? 'swarm' : 'docker';
+    doc.spec.uses.forEach((u, i) => {
+      const theirs = sharedBackend.get(u);
+      if (theirs === undefined || theirs === mine) return;
+      entry.diagnostics.push({ file: entry.file, ...pos(`spec.uses.${i}`), message: `spec.uses[${i}]: SharedSidecar ${u} runs on ${theirs}, and a ${doc.spec.backend} bottle can only use one with backend: ${mine}` });
+    });
     doc.spec.sidecars.forEach((s, i) => use(containers, `${prefix}-${n}-${s.name}`, { entry, what: `sidecar ${s.name} of bottle ${n}`, at: pos(`spec.sidecars.${i}.name`) }));
     use(networks, `${prefix}-${n}-net`, { entry, what: `the network of bottle ${n}`, at: pos('metadata.name') });
     if (doc.spec.sidecars.some((s) => s.egress)) use(networks, `${prefix}-${n}-egress`, { entry, what: `the egress network of bottle ${n}`, at: pos('metadata.name') });

@@ -75,6 +75,9 @@ export interface BottleSpec {
 }
 
 export interface SharedSidecarSpec extends ContainerCommon {
+  /** The loader always sets it (default docker). */
+  backend?: 'docker' | 'swarm';
+  placement?: PlacementSpec;
   alias: string; // default: metadata.name
 }
 

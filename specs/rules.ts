@@ -49,6 +49,20 @@ export function checkSharedSidecarEnv(env: Record<string, string>, report: Repor
   }
 }
 
+/** A SharedSidecar on swarm is a service: the same refusals as a swarm bottle's sidecar. */
+export function checkSharedSidecarBackend(spec: { backend?: 'docker' | 'swarm'; ports: number[]; files: FileSpec[]; placement?: unknown }, report: Report): void {
+  if (spec.backend !== 'swarm') {
+    if (spec.placement) report(['placement'], 'applies only to the swarm backend (this SharedSidecar runs on docker, one host)', { at: 'key' });
+    return;
+  }
+  if (spec.ports.length > 0) report(['ports'], "published ports are not available on the swarm backend (they need the routing mesh, which bottled's dnsrr services do not use)", { at: 'key' });
+  spec.files.forEach((f, i) => {
+    if (f.onChange.type === 'signal' || f.onChange.type === 'exec') {
+      report(['files', i, 'onChange'], `${f.onChange.type} is not available on the swarm backend: a file is a Swarm config, which cannot change in place, so a change replaces the task; use restart (or recreate, the same there)`);
+    }
+  });
+}
+
 /** Rules of a whole Bottle spec; paths are relative to `spec`. */
 export function checkBottle(spec: BottleSpec, report: Report): void {
   checkSidecarNames(spec.sidecars, report);
@@ -178,7 +192,6 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
   if (agent.image === undefined) report(['agent', 'image'], 'is required with the swarm backend');
   if (agent.from !== undefined) report(['agent', 'from'], 'is only for the smolvm backend; the swarm backend runs agent.image', { at: 'key' });
   if (agent.networks.length > 0) report(['agent', 'networks'], 'is not available on the swarm backend yet: the agent joins only its bottle overlay', { at: 'key' });
-  if (spec.uses.length > 0) report(['uses'], 'SharedSidecars are not available on the swarm backend yet', { at: 'key' });
   const containers: { path: FieldPath; env: Record<string, string>; files: FileSpec[] }[] = [
     ...spec.sidecars.map((s, i) => ({ path: ['sidecars', i] as FieldPath, env: s.env, files: s.files })),
     { path: ['agent'], env: agent.env, files: agent.files },

@@ -23,7 +23,7 @@ import {
   uniqueItems,
 } from './fields.js';
 import { fileEntry } from './file-entry.js';
-import { checkBottle, checkContainer, checkSharedSidecarEnv, type Report } from './rules.js';
+import { checkBottle, checkContainer, checkSharedSidecarBackend, checkSharedSidecarEnv, type Report } from './rules.js';
 
 /** Adapts zod's refinement context to the zod-free `Report` the rules use. */
 function reporter(ctx: z.RefinementCtx, input: unknown): Report {
@@ -102,12 +102,15 @@ const bottleSpec = strictObject({
 }).superRefine((value, ctx) => checkBottle(value, reporter(ctx, value)), whenFieldsParsed);
 
 const sharedSidecarSpec = strictObject({
+  backend: z.enum(['docker', 'swarm']).describe('docker: a container; swarm: a service (used by swarm bottles)').default('docker'),
   ...containerFields,
   alias: dnsLabel.describe('DNS name on every bottle network it joins (default: metadata.name)').optional(),
+  placement: placement.optional(),
 }).superRefine((value, ctx) => {
   const report = reporter(ctx, value);
   checkContainer(value, report);
   checkSharedSidecarEnv(value.env, report);
+  checkSharedSidecarBackend(value, report);
 }, whenFieldsParsed);
 
 const metadata = strictObject({

@@ -22,11 +22,27 @@ export async function dockerStep(a: DockerAction, inv: Inventory, ctx: ExecConte
   return containerStep(a, inv, ctx, save);
 }
 
+/**
+ * A swarm overlay stays in use by a removed service's tasks until they have shut down, a few
+ * seconds later ("in use by task"): the removal waits for them, bounded by --wait-timeout.
+ */
+async function removeOnceFree(remove: () => Promise<void>, ctx: ExecContext): Promise<void> {
+  const deadline = Date.now() + ctx.waitTimeoutMs;
+  for (;;) {
+    try {
+      return await remove();
+    } catch (e) {
+      if (!/is in use by task/.test((e as Error).message) || Date.now() > deadline || ctx.signal?.aborted) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 async function networkStep(a: NetworkAction, inv: Inventory, ctx: ExecContext, save: Save): Promise<StepOutcome> {
   const { docker } = ctx;
   const name = a.resource.name;
   if (a.kind === 'remove') {
-    await docker.removeNetwork(a.networkId ?? name).catch(ignoreNotFound);
+    await removeOnceFree(() => docker.removeNetwork(a.networkId ?? name).catch(ignoreNotFound), ctx);
     delete inv.subnets[name];
     delete inv.resources[resourceKey('network', name)];
     await save();

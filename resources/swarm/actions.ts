@@ -17,6 +17,8 @@ export type ServiceAction =
   /** create, or update in place: Swarm replaces the task (start-first) when the spec changes. */
   | (S & { kind: 'create' | 'update'; resource: ResourceRef<'service'>; service: ServicePayload })
   | (S & { kind: 'remove'; resource: ResourceRef<'service'> })
+  /** A SharedSidecar's service joins (leaves) a bottle's overlay under its alias: Swarm replaces its task, start-first. */
+  | (S & { kind: 'join' | 'leave'; resource: ResourceRef<'service'>; overlay: string; aliases: string[] })
   /** A config no service of the bottle uses any more (files are configs; configs are immutable). */
   | (S & { kind: 'remove'; resource: ResourceRef<'config'> })
   /** A secret no service of the bottle uses any more (its value changed, or the variable went). */

@@ -6,7 +6,7 @@ import { sha256 } from '../../state/fsutil.js';
 /** One container of a swarm bottle: a one-replica Swarm service. */
 export interface DesiredService {
   name: string;
-  role: 'sidecar' | 'agent';
+  role: 'sidecar' | 'agent' | 'shared';
   component?: string;
   image: string;
   command?: string[];

@@ -102,6 +102,12 @@ export class SwarmDriver {
     await this.call(`remove service ${name}`, () => this.docker.getService(name).remove());
   }
 
+  /** The ID by which a service spec names this network. */
+  async networkId(name: string): Promise<string> {
+    const n = await this.call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect() as Promise<{ Id: string }>);
+    return n.Id;
+  }
+
   async findConfig(name: string): Promise<string | undefined> {
     const found = await this.call(`list configs ${name}`, () => this.docker.listConfigs({ filters: JSON.stringify({ name: [name] }) } as never) as unknown as Promise<RawConfig[]>);
     return found.find((c) => c.Spec.Name === name)?.ID;

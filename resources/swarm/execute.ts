@@ -33,9 +33,27 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
           await swarm.updateService(name, cur.Version.Index, spec);
         }
       } else {
-        const cur = await swarm.inspectService(name);
-        await swarm.updateService(name, cur.Version.Index, spec);
+        await retryOutOfSequence(async () => {
+          const cur = await swarm.inspectService(name);
+          // A SharedSidecar keeps the bottle overlays its users joined it to.
+          const own = new Set(await Promise.all(p.desired.networks.map((n) => swarm.networkId(n.network))));
+          const joined = p.desired.role === 'shared' ? (cur.Spec.TaskTemplate?.Networks ?? []).filter((n) => !own.has(n.Target)) : [];
+          const tt = spec.TaskTemplate as { Networks: unknown[] };
+          await swarm.updateService(name, cur.Version.Index, { ...spec, TaskTemplate: { ...tt, Networks: [...tt.Networks, ...joined] } });
+        });
       }
+      return 'done';
+    }
+    case 'join':
+    case 'leave': {
+      const netId = await swarm.networkId(a.overlay);
+      await retryOutOfSequence(async () => {
+        const cur = await swarm.inspectService(name);
+        const spec = cur.Spec as Record<string, unknown> & { TaskTemplate: { Networks?: { Target: string; Aliases?: string[] }[] } };
+        const nets = (spec.TaskTemplate.Networks ?? []).filter((n) => n.Target !== netId && n.Target !== a.overlay);
+        if (a.kind === 'join') nets.push({ Target: netId, Aliases: a.aliases });
+        await swarm.updateService(name, cur.Version.Index, { ...spec, TaskTemplate: { ...spec.TaskTemplate, Networks: nets } });
+      });
       return 'done';
     }
     case 'remove': {
@@ -117,6 +135,21 @@ async function waitRunning(swarm: SwarmDriver, names: string[], ctx: ExecContext
     if (!pending.size) return;
     if (Date.now() > deadline) throw new ReadinessError(`${last} after ${ctx.waitTimeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Two bottles may join the same SharedSidecar service in one pass: an update made from a stale
+ * version is refused ("update out of sequence"), and is made again from a fresh read.
+ */
+async function retryOutOfSequence(fn: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= 8 || !/out of sequence/i.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { adoptCause } from '../../controller/plan-actions.js';
 import type { Hold } from '../../controller/plan-types.js';
 import { configRef, secretRef, serviceConfig, type DesiredSwarmBottle } from './desired.js';
 import { desiredShape, shapeDrift } from './shape.js';
+import { planSharedJoins } from './plan-shared.js';
 import type { ObservedConfig, ObservedService, SwarmFacts } from './observe-types.js';
 
 /**
@@ -24,6 +25,11 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
   }
   const networkId = (name: string) => index.networksByName.get(name)?.find((n) => index.mine(d.unit, n))?.id;
   const netIds = acts.list.filter((a) => a.on === 'network').map((a) => a.id);
+  // A bottle's SharedSidecars join its overlay before any of its services is made (clears).
+  if (d.kind === 'bottle') {
+    const joined = planSharedJoins(acts, d, input, index, netIds);
+    if (!Array.isArray(joined)) return joined;
+  }
   const ids = new Map<string, number>();
   const desiredConfigs = new Set<string>();
   const serviceActs: number[] = [];
@@ -53,7 +59,12 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     if (!rec || claim.kind === 'adoptable') {
       acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'service', name: s.name }, cause: adoptCause(claim), adopt: { type: 'service', role: s.role, specHash: o.labels[L.specHash], applied: o.labels[L.specHash] === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: o.service.id } });
     }
-    const drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, secrets, networkId)) : [];
+    let drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, secrets, networkId)) : [];
+    // A SharedSidecar's other networks are its users' overlays: joined and left by their plans.
+    if (s.role === 'shared' && drift.includes('networks')) {
+      const own = desiredShape(s, configs, secrets, networkId).networks;
+      if (own.every((n) => o.service.shape.networks.some((x) => JSON.stringify(x) === JSON.stringify(n)))) drift = drift.filter((f) => f !== 'networks');
+    }
     if (drift.length) {
       const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: `changed by hand: ${drift.join(', ')} (put back as declared; Swarm replaces the task)`, after, service: payload }).id;
       ids.set(s.name, id);

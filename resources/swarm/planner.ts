@@ -5,7 +5,8 @@ import type { DesiredSwarmBottle } from './desired.js';
 import { swarmHealth } from './health.js';
 import type { ObservedConfig, ObservedService } from './observe-types.js';
 import { planSwarm } from './plan.js';
-import { renderSwarmBottle } from './render.js';
+import { renderSwarmBottle, renderSwarmShared } from './render.js';
+import { sharedLeaving } from './plan-shared.js';
 
 export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | ObservedConfig> = {
   name: 'swarm',
@@ -13,6 +14,8 @@ export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | Ob
   otherTypes: ['config', 'secret'],
   unavailable: 'SwarmUnavailable',
   render: renderSwarmBottle,
+  renderShared: renderSwarmShared,
+  leaving: sharedLeaving,
   plan: planSwarm,
   // A config or secret cannot be removed while a service uses it: services go first.
   removal: (o, cause) =>

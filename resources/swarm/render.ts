@@ -2,7 +2,8 @@ import type { DesiredNetwork, DesiredUnit } from '../../controller/desired.js';
 import { ownershipLabels } from '../../controller/labels.js';
 import { names } from '../../controller/names.js';
 import { bottleUnitBase, prefixFor, renderFiles, type RenderContext } from '../../controller/render-parts.js';
-import type { BottleDoc } from '../../specs/model.js';
+import type { BottleDoc, SharedSidecarDoc } from '../../specs/model.js';
+import { unitKey } from '../../controller/unit-key.js';
 import type { DesiredService, DesiredSwarmBottle } from './desired.js';
 
 const NO_PLACEMENT = { constraints: [], preferences: [] };
@@ -93,4 +94,67 @@ export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUn
     members: services.map((s) => s.name),
   };
   return { ...bottleUnitBase(doc), networks, containers: [], workload };
+}
+
+/**
+ * A SharedSidecar on swarm: one service on an overlay of its own, joined to the overlay of each
+ * swarm bottle that uses it (by that bottle's plan, as on the docker backend), under its alias.
+ */
+export function renderSwarmShared(doc: SharedSidecarDoc, ctx: RenderContext): DesiredUnit {
+  const { prefix, instance, paths } = ctx;
+  const n = doc.metadata.name;
+  const s = doc.spec;
+  const unit = unitKey.shared(n);
+  const user = doc.metadata.labels;
+  const netName = names.sharedNetwork(prefix, n);
+  const name = names.shared(prefix, n);
+  const service: DesiredService = {
+    name,
+    role: 'shared',
+    image: s.image,
+    command: s.command,
+    env: s.env,
+    secretEnv: s.secretEnv,
+    init: s.init,
+    healthcheck: s.healthcheck,
+    networks: [{ network: netName, aliases: [s.alias] }],
+    files: renderFiles(s.files, unit, name, paths),
+    labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'shared', undefined, user),
+    placement: s.placement ?? NO_PLACEMENT,
+    waitFor: [],
+  };
+  const workload: DesiredSwarmBottle = {
+    backend: 'swarm',
+    type: 'service',
+    name,
+    services: [service],
+    secretEnv: Object.fromEntries(Object.entries(s.secretEnv).map(([k, v]) => [`${name}/${k}`, v])),
+    files: [],
+    waitFor: [],
+    members: [name],
+  };
+  return {
+    unit,
+    kind: 'shared',
+    name: n,
+    origin: doc.origin,
+    backend: 'swarm',
+    suspend: false,
+    alias: s.alias,
+    networks: [
+      {
+        type: 'network',
+        name: netName,
+        role: 'network',
+        internal: false,
+        driver: 'overlay',
+        options: {},
+        labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'network', undefined, user),
+        allocPrefix: prefixFor(2),
+      },
+    ],
+    containers: [],
+    workload,
+    uses: [],
+  };
 }

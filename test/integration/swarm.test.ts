@@ -217,6 +217,37 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     }
   });
 
+  test('a SharedSidecar on swarm: one service joined to the overlay of each bottle that uses it, under its alias; it leaves a bottle that goes', async () => {
+    const shared = w.name_('shared', 'cache');
+    const user = (name: string) => bottleYaml(name, `backend: swarm\nuses: [cache]\nagent:\n  image: ${images.get('bottled/busybox:local')}\n`);
+    await w.write('cache.yaml', `apiVersion: bottled.dev/v1\nkind: SharedSidecar\nmetadata: {name: cache}\nspec:\n  backend: swarm\n  image: ${images.get('bottled/sidecar:local')}\n  env: {LISTEN_PORTS: "8888"}\n  placement: {constraints: [node.role==worker]}\n`);
+    await w.write('u1.yaml', user('uone'));
+    await w.write('u2.yaml', user('utwo'));
+    try {
+      const r = await run(['reconcile', '--once']);
+      assert.equal(r.code, 0, r.stderr);
+      const netsOf = async () => {
+        const spec = (await mgr.docker.getService(shared).inspect()) as { Spec: { TaskTemplate: { Networks: { Target: string; Aliases?: string[] }[] } } };
+        const byId = new Map(((await mgr.docker.listNetworks()) as { Id: string; Name: string }[]).map((n) => [n.Id, n.Name]));
+        return spec.Spec.TaskTemplate.Networks.map((n) => byId.get(n.Target) ?? n.Target).sort();
+      };
+      assert.deepEqual(await netsOf(), [w.name_('shared', 'cache', 'net'), w.name_('uone', 'net'), w.name_('utwo', 'net')].sort());
+      for (const b of ['uone', 'utwo']) {
+        await eventually(async () => /HTTP\/1\.[01] /.test((await inTask(w.name_(b), ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 cache 8888`])).out), `${b} reaches cache`);
+      }
+      assert.equal(passLog(await run(['reconcile', '--once']))?.executed, 0, 'then nothing to do');
+      await w.rm('u2.yaml');
+      const gone = await run(['reconcile', '--once']);
+      assert.equal(gone.code, 0, gone.stderr);
+      assert.deepEqual(await netsOf(), [w.name_('shared', 'cache', 'net'), w.name_('uone', 'net')].sort());
+      // Swarm takes the overlay off its nodes after the manager removed it.
+      await eventually(async () => !((await mgr.docker.listNetworks()) as { Name: string }[]).some((n) => n.Name === w.name_('utwo', 'net')), 'the removed bottle\'s overlay is gone');
+    } finally {
+      for (const f of ['u1.yaml', 'u2.yaml', 'cache.yaml']) await w.rm(f);
+      assert.equal((await run(['reconcile', '--once'])).code, 0);
+    }
+  });
+
   test('watch mode follows the manager: a sidecar service removed by hand is back without waiting for a resync', async () => {
     // No resync and no poll in the test's time: only the manager's event stream can bring it back.
     const d = await new Daemon(w, ['--resync', '1h', '--smolvm-poll', '1h', '--docker-host', mgr.host]).start();
