@@ -198,6 +198,7 @@ function laterChecked(doc: ParsedDocument, locator: YamlLocator): Record<string,
   if (doc.kind !== 'Bottle') return out;
   doc.spec.agent.networks.forEach((_n, i) => (out[`spec.agent.networks.${i}`] = locator.locate(['spec', 'agent', 'networks', i])));
   doc.spec.sidecars.forEach((_s, i) => (out[`spec.sidecars.${i}.name`] = locator.locate(['spec', 'sidecars', i, 'name'])));
+  doc.spec.uses.forEach((_u, i) => (out[`spec.uses.${i}`] = locator.locate(['spec', 'uses', i])));
   return out;
 }
 

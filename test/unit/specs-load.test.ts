@@ -84,6 +84,7 @@ test('the example of the spec page normalizes to the model', async () => {
       healthcheck: { test: ['CMD-SHELL', 'nc -z 127.0.0.1 3142'], intervalMs: 500, timeoutMs: 90_000, startPeriodMs: 10_000 },
       init: false,
       alias: 'pkg-cache',
+      backend: 'docker',
     },
     origin: { file: 'shared.yaml', line: 1, col: 1 },
   };

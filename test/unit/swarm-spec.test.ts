@@ -21,7 +21,7 @@ test('placement: constraints and spread preferences in Swarm syntax, on the swar
   ]);
 });
 
-test('what Swarm drops or cannot do is refused: pinned ip, ports, placeholders, signal/exec onChange, agent.networks, uses, from', async () => {
+test('what Swarm drops or cannot do is refused: pinned ip, ports, placeholders, signal/exec onChange, agent.networks, from', async () => {
   const got = await messages(
     `${SWARM}  network: {subnet: 10.9.0.0/24}\n  sidecars:\n    - {name: s, image: s, ip: 10.9.0.5, ports: [80]}\n    - {name: t, image: s, env: {UP: "\${sidecar.s.ip}"}, files: [{path: /x, content: x, onChange: {signal: HUP}}]}\n  agent: {image: a, networks: [tools], from: ./m}\n  uses: [cache]\n`,
   );
@@ -32,7 +32,6 @@ test('what Swarm drops or cannot do is refused: pinned ip, ports, placeholders, 
     "spec.sidecars[0].ports: published ports are not available on the swarm backend (they need the routing mesh, which this bottle's dnsrr services do not use)",
     'spec.sidecars[1].env.UP: placeholders are not available on the swarm backend: a task\'s address changes at every restart and no port is published; use the sidecar\'s alias as its host name',
     'spec.sidecars[1].files[0].onChange: signal is not available on the swarm backend: a file is a Swarm config, which cannot change in place, so a change replaces the task; use restart (or recreate, the same there)',
-    'spec.uses: SharedSidecars are not available on the swarm backend yet',
   ].sort());
 });
 
@@ -87,4 +86,17 @@ test('a secret is a file named by <VAR>_FILE; its name carries the digest of the
   assert.deepEqual(desiredShape(svc, [], [secret], ids).env, ['A=1', 'TOKEN_FILE=/run/secrets/TOKEN']);
   assert.match(secret.name, /^bottled-[0-9a-f]{12}-f{16}$/);
   assert.notEqual(secretRef('inst', svc.name, 'TOKEN', 'HOST_TOKEN', 'e'.repeat(64)).name, secret.name, 'a new value is a new secret');
+});
+
+test('a SharedSidecar on swarm: placement allowed there only; ports and in-place onChange refused; a bottle uses only one of its own backend', async () => {
+  const shared = (body: string) => `apiVersion: bottled.dev/v1\nkind: SharedSidecar\nmetadata: {name: cache}\nspec:\n${body}`;
+  const load = async (files: Record<string, string>) => (await loadSpecs(memorySource(files))).diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`);
+  assert.deepEqual(await load({ 'c.yaml': shared('  backend: swarm\n  image: c\n  placement: {constraints: [node.role==worker]}\n') }), []);
+  assert.deepEqual(await load({ 'c.yaml': shared('  image: c\n  placement: {constraints: [node.role==worker]}\n') }), ['c.yaml:6:3: spec.placement: applies only to the swarm backend (this SharedSidecar runs on docker, one host)']);
+  assert.match((await load({ 'c.yaml': shared('  backend: swarm\n  image: c\n  ports: [80]\n') }))[0] ?? '', /c\.yaml:7:3: spec\.ports: published ports are not available on the swarm backend/);
+  const mixed = await load({
+    'c.yaml': shared('  image: c\n'),
+    'b.yaml': 'apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata: {name: b}\nspec:\n  backend: swarm\n  uses: [cache]\n  agent: {image: a}\n',
+  });
+  assert.deepEqual(mixed, ['b.yaml:6:10: spec.uses[0]: SharedSidecar cache runs on docker, and a swarm bottle can only use one with backend: swarm']);
 });
