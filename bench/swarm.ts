@@ -74,8 +74,18 @@ async function floor(m: Docker, img: Images, n: number, tag: string, subnetOf: (
     await m.getService(b).remove();
     await m.getService(`${b}-proxy`).remove();
     await m.getConfig(`${b}-conf0`).remove();
-    await m.getNetwork(`${b}-egress`).remove();
-    await m.getNetwork(`${b}-net`).remove();
+    // An overlay is in use by the removed services' tasks until they shut down: any tool waits.
+    for (const net of [`${b}-egress`, `${b}-net`]) {
+      for (;;) {
+        try {
+          await m.getNetwork(net).remove();
+          break;
+        } catch (e) {
+          if (!/in use by task/.test((e as Error).message)) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
   })));
   return { cold, running, teardown: performance.now() - t1 };
 }
