@@ -57,6 +57,8 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
    * (a Swarm SharedSidecar service leaves a removed bottle's overlay before it is removed).
    */
   leaving?(unit: string, networks: { name: string; id: string }[], index: SnapshotIndex): DistributiveOmitAction[];
+  /** Why a unit's removal must wait, if one of this backend's objects of someone else's uses its networks. */
+  removalBlocked?(unit: string, networks: { name: string; id: string }[], index: SnapshotIndex): string | undefined;
   /** The desired graph once subnets are chosen (e.g. sidecars pinned at known addresses). */
   withAddresses?(d: DesiredUnit, subnets: Map<string, SubnetChoice>): DesiredUnit;
   /** The workload's actions, or a hold. Runs after the unit's containers are planned. */

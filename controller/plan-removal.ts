@@ -6,7 +6,7 @@ import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan-input.js';
 import type { UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
-import { agentBackendOfType, agentBackendsWithLeaving } from '../resources/backends.js';
+import { agentBackendOfType, agentBackends, agentBackendsWithLeaving } from '../resources/backends.js';
 
 /**
  * A unit no longer declared: remove exactly what it provably owns (machine, then containers,
@@ -31,7 +31,7 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
 
   // A network that still has someone else's container on it cannot be removed: remove nothing
   // rather than leave half a bottle (the foreign container is never touched).
-  const blocked = foreignEndpoints(unit, networks, index);
+  const blocked = foreignEndpoints(unit, networks, index) ?? agentBackends().map((b) => b.removalBlocked?.(unit, networks, index)).find((x) => x);
   if (blocked) return heldUnit(unit, inv, { reason: 'NetworkInUse', message: `${blocked}: the bottle is not removed while it is attached`, failure: true });
 
   const acts = new ActionList();

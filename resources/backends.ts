@@ -13,6 +13,10 @@ export function agentBackend(name: string): AgentPlanner | undefined {
   return PLANNERS.find((b) => b.name === name);
 }
 
+export function agentBackends(): readonly AgentPlanner[] {
+  return PLANNERS;
+}
+
 /** Backends whose shared objects may sit on another unit's networks. */
 export function agentBackendsWithLeaving(): AgentPlanner[] {
   return PLANNERS.filter((b) => b.leaving);

@@ -36,6 +36,13 @@ export function checkAcrossDocuments(entries: Entry[], prefix: string): void {
       entry.diagnostics.push({ file: entry.file, ...pos(`spec.uses.${i}`), message: `spec.uses[${i}]: SharedSidecar ${u} runs on ${theirs}, and a ${doc.spec.backend} bottle can only use one with backend: ${mine}` });
     });
     doc.spec.sidecars.forEach((s, i) => use(containers, `${prefix}-${n}-${s.name}`, { entry, what: `sidecar ${s.name} of bottle ${n}`, at: pos(`spec.sidecars.${i}.name`) }));
+    if (doc.spec.backend === 'swarm') {
+      // A service name is a DNS label on its overlays: at most 63 characters.
+      doc.spec.sidecars.forEach((s, i) => {
+        const svc = `${prefix}-${n}-${s.name}`;
+        if (svc.length > 63) entry.diagnostics.push({ file: entry.file, ...pos(`spec.sidecars.${i}.name`), message: `spec.sidecars[${i}].name: the service ${svc} would have ${svc.length} characters, more than the 63 Swarm allows: shorten the bottle or sidecar name` });
+      });
+    }
     use(networks, `${prefix}-${n}-net`, { entry, what: `the network of bottle ${n}`, at: pos('metadata.name') });
     if (doc.spec.sidecars.some((s) => s.egress)) use(networks, `${prefix}-${n}-egress`, { entry, what: `the egress network of bottle ${n}`, at: pos('metadata.name') });
     doc.spec.agent.networks.forEach((net, i) => {

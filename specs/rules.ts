@@ -210,6 +210,9 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
       if (f.onChange.type === 'signal' || f.onChange.type === 'exec') {
         report([...c.path, 'files', i, 'onChange'], `${f.onChange.type} is not available on the swarm backend: a file is a Swarm config, which cannot change in place, so a change replaces the task; use restart (or recreate, the same there)`);
       }
+      if ((f.mode & 0o004) === 0 && f.uid === undefined) {
+        report([...c.path, 'files', i, 'mode'], "on the swarm backend a file is owned by root unless uid: says otherwise (the manager cannot read the image's user): give uid: (and gid:) for a mode others cannot read");
+      }
     });
   }
 }

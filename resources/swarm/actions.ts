@@ -9,6 +9,8 @@ export interface ServicePayload {
   configs: ConfigRef[];
   /** The Swarm secrets its secretEnv values are, created by the step if missing. */
   secrets: SecretRef[];
+  /** A SharedSidecar: the overlays of the bottles that use it, which it keeps across its own updates. */
+  joins?: { overlay: string; aliases: string[] }[];
 }
 
 type S = ActionBase & { on: 'service' };

@@ -9,7 +9,7 @@ export interface RawService {
   Version: { Index: number };
   Spec: { Name: string; Labels?: Record<string, string>; TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigName?: string }[] }; Networks?: { Target: string }[] } };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number };
-  UpdateStatus?: { State?: string };
+  UpdateStatus?: { State?: string; Message?: string };
 }
 export interface RawTask {
   ID: string;
@@ -18,6 +18,7 @@ export interface RawTask {
   DesiredState: string;
   CreatedAt: string;
   Status: { State: string; Message?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
+  NetworksAttachments?: { Network?: { ID?: string } }[];
 }
 export interface RawNode {
   ID: string;
@@ -28,6 +29,10 @@ export interface RawConfig {
   ID: string;
   Spec: { Name: string; Labels?: Record<string, string> };
 }
+
+// Bodies go as `_body`: dockerode copies the options of a path ending in `?` (secrets, configs,
+// service updates) into the query string, where a proxy or a debug-level dockerd would log a
+// secret's value; and `createService` with one argument sends its spec as X-Registry-Auth.
 
 /**
  * The Swarm driver: a manager's services, tasks, nodes and configs, through the same Engine API
@@ -90,12 +95,13 @@ export class SwarmDriver {
   }
 
   async createService(spec: Record<string, unknown>): Promise<string> {
-    const r = await this.call(`create service ${String(spec.Name)}`, () => this.docker.createService(spec as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    const r = await this.call(`create service ${String(spec.Name)}`, () => this.docker.createService(undefined as never, spec as never) as unknown as Promise<{ ID?: string; id?: string }>);
     return r.ID ?? r.id ?? '';
   }
 
   async updateService(name: string, version: number, spec: Record<string, unknown>): Promise<void> {
-    await this.call(`update service ${name}`, () => this.docker.getService(name).update({ version, ...spec } as never));
+    const svc = this.docker.getService(name) as unknown as { update: (auth: undefined, opts: unknown) => Promise<unknown> };
+    await this.call(`update service ${name}`, () => svc.update(undefined, { _query: { version }, _body: spec }));
   }
 
   async removeService(name: string): Promise<void> {
@@ -114,7 +120,7 @@ export class SwarmDriver {
   }
 
   async createConfig(name: string, data: Buffer, labels: Record<string, string>): Promise<string> {
-    const r = await this.call(`create config ${name}`, () => this.docker.createConfig({ Name: name, Labels: labels, Data: data.toString('base64') } as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    const r = await this.call(`create config ${name}`, () => this.docker.createConfig({ _query: {}, _body: { Name: name, Labels: labels, Data: data.toString('base64') } } as never) as unknown as Promise<{ ID?: string; id?: string }>);
     return r.ID ?? r.id ?? '';
   }
 
@@ -125,7 +131,7 @@ export class SwarmDriver {
 
   /** The value goes in the request body only: never in a label, a name or a log line. */
   async createSecret(name: string, value: string, labels: Record<string, string>): Promise<string> {
-    const r = await this.call(`create secret ${name}`, () => this.docker.createSecret({ Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') } as never) as unknown as Promise<{ ID?: string; id?: string }>);
+    const r = await this.call(`create secret ${name}`, () => this.docker.createSecret({ _query: {}, _body: { Name: name, Labels: labels, Data: Buffer.from(value).toString('base64') } } as never) as unknown as Promise<{ ID?: string; id?: string }>);
     return r.ID ?? r.id ?? '';
   }
 

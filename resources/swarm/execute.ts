@@ -20,40 +20,50 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
       await waitRunning(swarm, p.desired.waitFor, ctx);
       const configs = await ensureConfigs(swarm, p, inv, save);
       const secrets = await ensureSecrets(swarm, p, inv, ctx, save);
-      const spec = serviceSpec(p.desired, { hash: p.hash, secretFreeHash: secretFreeHash(p.config), configs, secrets });
+      // A SharedSidecar keeps (or, created anew, gets) the overlays of the bottles that use it.
+      const extraNetworks = await Promise.all((p.joins ?? []).map(async (j) => ({ Target: await swarm.networkId(j.overlay), Aliases: j.aliases })));
+      const spec = serviceSpec(p.desired, { hash: p.hash, secretFreeHash: secretFreeHash(p.config), configs, secrets, stopTimeoutSec: ctx.stopTimeoutSec, extraNetworks });
       await save(() => (inv.resources[name] = { ...inv.resources[name], type: 'service', role: p.desired.role, specHash: p.hash, applied: p.config }));
       if (a.kind === 'create') {
         try {
           const id = await swarm.createService(spec);
           await save(() => (inv.resources[name]!.id = id));
         } catch (e) {
-          // Made by the attempt a kill interrupted (the record was written first): update it.
+          // Made by the attempt a kill interrupted (the record was written first): update it, if it
+          // is provably that one (our owner label); a stranger's service is never changed.
           if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
           const cur = await swarm.inspectService(name);
+          const labels = cur.Spec.Labels ?? {};
+          if (labels[L.owner] !== ctx.owner.id || labels[L.instance] !== p.desired.labels[L.instance]) throw new Error(`service ${name} exists and is not this bottle's: it is left alone`);
           await swarm.updateService(name, cur.Version.Index, spec);
         }
       } else {
         await retryOutOfSequence(async () => {
           const cur = await swarm.inspectService(name);
-          // A SharedSidecar keeps the bottle overlays its users joined it to.
-          const own = new Set(await Promise.all(p.desired.networks.map((n) => swarm.networkId(n.network))));
-          const joined = p.desired.role === 'shared' ? (cur.Spec.TaskTemplate?.Networks ?? []).filter((n) => !own.has(n.Target)) : [];
-          const tt = spec.TaskTemplate as { Networks: unknown[] };
-          await swarm.updateService(name, cur.Version.Index, { ...spec, TaskTemplate: { ...tt, Networks: [...tt.Networks, ...joined] } });
+          await swarm.updateService(name, cur.Version.Index, spec);
         });
       }
       return 'done';
     }
     case 'join':
     case 'leave': {
-      const netId = await swarm.networkId(a.overlay);
+      const netId = await swarm.networkId(a.overlay).catch((e) => {
+        if (a.kind === 'leave' && e instanceof DockerError && e.kind === 'not-found') return undefined;
+        throw e;
+      });
+      if (!netId) return 'done'; // the overlay is gone: nothing to leave
       await retryOutOfSequence(async () => {
-        const cur = await swarm.inspectService(name);
+        const cur = await swarm.inspectService(name).catch((e) => {
+          if (e instanceof DockerError && e.kind === 'not-found') throw new Error(`SharedSidecar service ${name} does not exist (yet): ${a.kind === 'join' ? 'it is joined once it runs' : 'nothing to leave'}`);
+          throw e;
+        });
         const spec = cur.Spec as Record<string, unknown> & { TaskTemplate: { Networks?: { Target: string; Aliases?: string[] }[] } };
         const nets = (spec.TaskTemplate.Networks ?? []).filter((n) => n.Target !== netId && n.Target !== a.overlay);
         if (a.kind === 'join') nets.push({ Target: netId, Aliases: a.aliases });
         await swarm.updateService(name, cur.Version.Index, { ...spec, TaskTemplate: { ...spec.TaskTemplate, Networks: nets } });
       });
+      // The bottle's own services start once the shared sidecar answers on its overlay.
+      if (a.kind === 'join') await waitAttached(swarm, name, netId, ctx);
       return 'done';
     }
     case 'remove': {
@@ -147,9 +157,24 @@ async function retryOutOfSequence(fn: () => Promise<void>): Promise<void> {
     try {
       return await fn();
     } catch (e) {
-      if (attempt >= 8 || !/out of sequence/i.test((e as Error).message)) throw e;
+      if (attempt >= 30 || !/out of sequence/i.test((e as Error).message)) throw e;
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
     }
+  }
+}
+
+/** A running task of the service attached to the network (its successor, after a join). */
+async function waitAttached(swarm: SwarmDriver, service: string, netId: string, ctx: ExecContext): Promise<void> {
+  const deadline = Date.now() + ctx.waitTimeoutMs;
+  for (;;) {
+    if (ctx.signal?.aborted) throw new AbortedError();
+    const tasks = await swarm.tasks(service);
+    if (tasks.some((t) => t.Status.State === 'running' && t.DesiredState === 'running' && (t.NetworksAttachments ?? []).some((n) => n.Network?.ID === netId))) return;
+    if (Date.now() > deadline) {
+      const t = tasks.find((x) => x.Status.Err) ?? tasks[0];
+      throw new ReadinessError(`${service} has no running task on the bottle's overlay after ${ctx.waitTimeoutMs} ms${t ? ` (task ${t.Status.State}${t.Status.Err ? `: ${t.Status.Err}` : ''})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

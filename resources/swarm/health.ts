@@ -17,6 +17,9 @@ export function swarmHealth(u: UnitPlan, w: DesiredSwarmBottle, index: SnapshotI
     if (!o) return { type: 'service', name: s.name, health: 'missing' };
     const want = planned.get(s.name);
     if (want && o.labels[L.specHash] !== want) return { type: 'service', name: s.name, health: 'drifted', detail: 'spec hash differs' };
+    // A paused or rolled-back update left the old task running on the old spec: not converged.
+    const upd = o.service.update;
+    if (upd && (upd.state === 'paused' || upd.state.startsWith('rollback'))) return { type: 'service', name: s.name, health: 'drifted', detail: `update ${upd.state}${upd.message ? `: ${upd.message}` : ''}` };
     const running = o.service.tasks.find((t) => t.state === 'running' && t.desiredState === 'running');
     if (running) return { type: 'service', name: s.name, health: 'running', node: running.node, detail: running.node ? `on ${running.node}` : undefined };
     // The newest task that got somewhere, else the newest: a successor waiting out the restart

@@ -25,6 +25,8 @@ export interface ObservedService extends ObservedWorkload {
     /** Its tasks (Swarm keeps a few past ones), newest first. */
     tasks: TaskView[];
     updating: boolean;
+    /** Swarm's UpdateStatus: `paused` or `rollback_*` means the declared spec did not take. */
+    update?: { state: string; message?: string };
     /** What its spec says now, for drift made by hand. */
     shape: ServiceShape;
   };
@@ -34,9 +36,4 @@ export interface ObservedService extends ObservedWorkload {
 export interface ObservedConfig extends ObservedWorkload {
   type: 'config' | 'secret';
   configId: string;
-}
-
-export interface SwarmFacts {
-  /** Network ID -> services not ours that join it. */
-  foreignServices: Map<string, string[]>;
 }

@@ -2,7 +2,7 @@ import type { ObserveRequest } from '../../controller/backend.js';
 import type { WorkloadObservation } from '../../controller/observed.js';
 import type { SwarmDriver } from './driver.js';
 import { observedShape, type RawServiceSpec } from './shape.js';
-import type { ObservedConfig, ObservedService, SwarmFacts, TaskView } from './observe-types.js';
+import type { ObservedConfig, ObservedService, TaskView } from './observe-types.js';
 
 /**
  * One observation of the manager: services (with their task counts), nodes, our configs and secrets, and
@@ -19,7 +19,10 @@ export async function observeSwarm(swarm: SwarmDriver | undefined, _req: Observe
       const view: TaskView = { state: t.Status.State, desiredState: t.DesiredState, node: t.NodeID ? hostname.get(t.NodeID) ?? t.NodeID : undefined, message: t.Status.Err || (t.Status.State === 'running' ? undefined : t.Status.Message), createdAt: t.CreatedAt };
       byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), view]);
     }
-    const objects: (ObservedService | ObservedConfig)[] = services.map((s) => ({
+    // Every service, ours or not: one that is not ours but has a name of ours is a collision,
+    // and one on a bottle's overlay a stranger the planner reports (by ownership, not by label).
+    void services;
+    const objects: (ObservedService | ObservedConfig)[] = all.map((s) => ({
       type: 'service',
       name: s.Spec.Name,
       labels: s.Spec.Labels ?? {},
@@ -32,21 +35,13 @@ export async function observeSwarm(swarm: SwarmDriver | undefined, _req: Observe
         networks: (s.Spec.TaskTemplate?.Networks ?? []).map((n) => n.Target),
         tasks: (byService.get(s.ID) ?? []).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
         updating: s.UpdateStatus?.State === 'updating',
+        update: s.UpdateStatus?.State ? { state: s.UpdateStatus.State, message: s.UpdateStatus.Message } : undefined,
         shape: observedShape(s.Spec as RawServiceSpec),
       },
     }));
     for (const c of configs) objects.push({ type: 'config', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
     for (const c of secrets) objects.push({ type: 'secret', name: c.Spec.Name, labels: c.Spec.Labels ?? {}, labelled: true, configId: c.ID });
-    // Every network a service that is not ours joins (by ID): the planner tells which are ours.
-    const foreignServices = new Map<string, string[]>();
-    for (const s of all) {
-      if (s.Spec.Labels?.['bottled.managed-by'] === 'bottled') continue;
-      for (const n of s.Spec.TaskTemplate?.Networks ?? []) {
-        foreignServices.set(n.Target, [...(foreignServices.get(n.Target) ?? []), s.Spec.Name]);
-      }
-    }
-    const facts: SwarmFacts = { foreignServices };
-    return { objects, facts };
+    return { objects };
   } catch (e) {
     const msg = (e as Error).message;
     return { objects: [], error: /not a swarm manager|swarm mode/i.test(msg) ? `the engine at --docker-host is not a Swarm manager (${msg}): point --docker-host at a manager` : msg };

@@ -5,8 +5,9 @@ import { adoptCause } from '../../controller/plan-actions.js';
 import type { Hold } from '../../controller/plan-types.js';
 import { configRef, secretRef, serviceConfig, type DesiredSwarmBottle } from './desired.js';
 import { desiredShape, shapeDrift } from './shape.js';
-import { planSharedJoins } from './plan-shared.js';
-import type { ObservedConfig, ObservedService, SwarmFacts } from './observe-types.js';
+import { planSharedJoins, sharedJoins } from './plan-shared.js';
+import type { ObservedConfig, ObservedService } from './observe-types.js';
+import { unitKey } from '../../controller/unit-key.js';
 
 /**
  * Plan the services of a swarm bottle (pure). Swarm keeps the tasks running and reschedules
@@ -15,15 +16,22 @@ import type { ObservedConfig, ObservedService, SwarmFacts } from './observe-type
  * update (new config, task replaced start-first).
  */
 export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArgs<DesiredSwarmBottle>): Hold | undefined {
-  const facts = input.snapshot.workloads?.get('swarm')?.facts as SwarmFacts | undefined;
   if (acts.list.some((a) => a.on === 'network' && a.kind === 'recreate')) {
     return { reason: 'NetworkInUse', message: `a network of this bottle must be recreated (${acts.list.find((a) => a.kind === 'recreate')!.cause}), which its services block on a swarm: remove the bottle (delete its file, reconcile) and declare it again`, failure: true };
   }
+  const usedShared = new Set(d.uses.flatMap((u) => input.desired.get(unitKey.shared(u))?.workload?.name ?? []));
   for (const n of d.networks) {
-    const strangers = (index.networksByName.get(n.name) ?? []).flatMap((o) => facts?.foreignServices.get(o.id) ?? []);
-    if (strangers?.length) return { reason: 'NetworkInUse', message: `network ${n.name} is joined by services that are not part of the bottle (${strangers.join(', ')}): they could reach the agent; bottled touches nothing until they leave`, failure: true };
+    const ids = new Set((index.networksByName.get(n.name) ?? []).map((o) => o.id));
+    // A service on the overlay that is neither the bottle's own nor a SharedSidecar of ours it uses.
+    const strangers = [...index.workloadsByName.values()]
+      .filter((o): o is ObservedService => o.type === 'service' && !index.mine(d.unit, o) && !(usedShared.has(o.name) && index.claimOf(o).kind === 'ours'))
+      .filter((o) => o.service.shape.networks.some((x) => ids.has(x.target)))
+      .map((o) => o.name)
+      .sort();
+    if (d.kind === 'shared') continue; // its users' overlays are joined to it, not the other way
+    if (strangers.length) return { reason: 'NetworkInUse', message: `network ${n.name} is joined by services that are not part of the bottle (${strangers.join(', ')}): they could reach the agent; bottled touches nothing until they leave`, failure: true };
   }
-  const networkId = (name: string) => index.networksByName.get(name)?.find((n) => index.mine(d.unit, n))?.id;
+  const networkId = (name: string) => (index.networksByName.get(name) ?? []).find((n) => index.claimOf(n).kind === 'ours')?.id;
   const netIds = acts.list.filter((a) => a.on === 'network').map((a) => a.id);
   // A bottle's SharedSidecars join its overlay before any of its services is made (clears).
   if (d.kind === 'bottle') {
@@ -45,7 +53,8 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     const hash = configHash(config);
     unitHashes.push(hash);
     const after = [...netIds, ...s.waitFor.flatMap((x) => ids.get(x) ?? [])];
-    const payload = { desired: s, hash, config, configs, secrets };
+    const joins = s.role === 'shared' ? sharedJoins(d, input, index, o) : undefined;
+    const payload = { desired: s, hash, config, configs, secrets, joins };
     const what = s.role === 'agent' ? 'agent' : `sidecar ${s.component}`;
     if (!o) {
       const where = s.placement.constraints.length ? ` on ${s.placement.constraints.join(', ')}` : '';
@@ -59,13 +68,16 @@ export function planSwarm({ acts, d, w, inv, input, index, unitHashes }: PlanArg
     if (!rec || claim.kind === 'adoptable') {
       acts.add({ kind: 'adopt', on: 'inventory', resource: { type: 'service', name: s.name }, cause: adoptCause(claim), adopt: { type: 'service', role: s.role, specHash: o.labels[L.specHash], applied: o.labels[L.specHash] === hash ? config : undefined, owner: claim.kind === 'adoptable' ? claim.owner : undefined, id: o.service.id } });
     }
-    let drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape(s, configs, secrets, networkId)) : [];
-    // A SharedSidecar's other networks are its users' overlays: joined and left by their plans.
-    if (s.role === 'shared' && drift.includes('networks')) {
-      const own = desiredShape(s, configs, secrets, networkId).networks;
-      if (own.every((n) => o.service.shape.networks.some((x) => JSON.stringify(x) === JSON.stringify(n)))) drift = drift.filter((f) => f !== 'networks');
-    }
-    if (drift.length) {
+    // A SharedSidecar's other networks are its users' overlays (see sharedJoins): any other one was added by hand.
+    const extra = (joins ?? []).map((j) => ({ network: j.overlay, aliases: j.aliases }));
+    const drift = o.labels[L.specHash] === hash ? shapeDrift(o.service.shape, desiredShape({ ...s, networks: [...s.networks, ...extra] }, configs, secrets, networkId)) : [];
+    const stuck = o.service.update && (o.service.update.state === 'paused' || o.service.update.state.startsWith('rollback')) ? o.service.update : undefined;
+    if (stuck && !drift.length && o.labels[L.specHash] === hash) {
+      // Swarm does not resume a paused update by itself: send the spec again (the cause says why it paused).
+      const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: `its last update is ${stuck.state}${stuck.message ? ` (${stuck.message})` : ''}: sent again`, after, service: payload }).id;
+      ids.set(s.name, id);
+      serviceActs.push(id);
+    } else if (drift.length) {
       const id = acts.add({ kind: 'update', on: 'service', resource: { type: 'service', name: s.name }, cause: `changed by hand: ${drift.join(', ')} (put back as declared; Swarm replaces the task)`, after, service: payload }).id;
       ids.set(s.name, id);
       serviceActs.push(id);

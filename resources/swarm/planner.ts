@@ -6,7 +6,7 @@ import { swarmHealth } from './health.js';
 import type { ObservedConfig, ObservedService } from './observe-types.js';
 import { planSwarm } from './plan.js';
 import { renderSwarmBottle, renderSwarmShared } from './render.js';
-import { sharedLeaving } from './plan-shared.js';
+import { removalBlocked, sharedLeaving } from './plan-shared.js';
 
 export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | ObservedConfig> = {
   name: 'swarm',
@@ -16,6 +16,7 @@ export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | Ob
   render: renderSwarmBottle,
   renderShared: renderSwarmShared,
   leaving: sharedLeaving,
+  removalBlocked,
   plan: planSwarm,
   // A config or secret cannot be removed while a service uses it: services go first.
   removal: (o, cause) =>

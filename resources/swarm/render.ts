@@ -31,7 +31,9 @@ export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUn
       options: {},
       labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
       fixedSubnet: spec.network.subnet,
-      allocPrefix: prefixFor(spec.sidecars.length * 2 + 2), // start-first: a task and its successor
+      // A task and its start-first successor each, SharedSidecars joined, and a load-balancer
+      // address per node that runs a task on it.
+      allocPrefix: prefixFor(2 * (spec.sidecars.length + 1 + spec.uses.length) + 8),
     },
   ];
   if (needsEgress) {

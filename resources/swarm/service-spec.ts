@@ -7,11 +7,12 @@ const NS = 1_000_000;
 /**
  * The Swarm ServiceSpec of a service (pure). dnsrr: no VIP (IPVS is often missing, and a bottle
  * needs none); restart always, quickly; updates start the new task before the old one stops,
- * with a short monitor, so a sidecar's alias is without a task as briefly as Swarm allows.
+ * with a short monitor, so a sidecar's alias is without a task as briefly as Swarm allows (the
+ * agent stops first).
  */
 export function serviceSpec(
   s: DesiredService,
-  opts: { hash: string; secretFreeHash: string; configs: (ConfigRef & { id: string })[]; secrets: (SecretRef & { id: string })[] },
+  opts: { hash: string; secretFreeHash: string; configs: (ConfigRef & { id: string })[]; secrets: (SecretRef & { id: string })[]; stopTimeoutSec: number; extraNetworks?: { Target: string; Aliases?: string[] }[] },
 ): Record<string, unknown> {
   const hc = s.healthcheck;
   return {
@@ -23,7 +24,7 @@ export function serviceSpec(
         ...(s.command ? { Args: s.command } : {}), // replaces the image's CMD, as on the docker backend
         Env: serviceEnv(s),
         Init: s.init,
-        StopGracePeriod: 10_000 * NS,
+        StopGracePeriod: opts.stopTimeoutSec * 1_000 * NS,
         ...(hc
           ? { Healthcheck: { Test: hc.test, Interval: ns(hc.intervalMs), Timeout: ns(hc.timeoutMs), Retries: hc.retries, StartPeriod: ns(hc.startPeriodMs) } }
           : {}),
@@ -43,10 +44,12 @@ export function serviceSpec(
         Constraints: s.placement.constraints,
         Preferences: s.placement.preferences.map((p) => ({ Spread: { SpreadDescriptor: p.spread } })),
       },
-      Networks: s.networks.map((n) => ({ Target: n.network, Aliases: n.aliases })),
+      Networks: [...s.networks.map((n) => ({ Target: n.network, Aliases: n.aliases })), ...(opts.extraNetworks ?? [])],
     },
     Mode: { Replicated: { Replicas: 1 } },
-    UpdateConfig: { Parallelism: 1, Order: 'start-first', Monitor: 1_000 * NS, FailureAction: 'pause' },
+    // A sidecar's successor starts before it stops (its alias is never without a task for long);
+    // the agent stops first: two agents at once would both act.
+    UpdateConfig: { Parallelism: 1, Order: s.role === 'agent' ? 'stop-first' : 'start-first', Monitor: 1_000 * NS, FailureAction: 'pause' },
     EndpointSpec: { Mode: 'dnsrr' },
   };
 }

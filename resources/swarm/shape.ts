@@ -18,16 +18,35 @@ export interface ServiceShape {
   configs: { name: string; path: string }[];
   replicas: number | null;
   endpointMode: string;
+  /** What bottled never sets, and whose addition opens the seal: a host mount, a published port, a capability, a user or entrypoint. */
+  mounts: string[];
+  ports: number[];
+  capAdd: string[];
+  user: string | null;
+  entrypoint: string[] | null;
+  hosts: string[];
 }
 
 export interface RawServiceSpec {
   TaskTemplate?: {
-    ContainerSpec?: { Image?: string; Args?: string[]; Env?: string[]; Init?: boolean; Configs?: { ConfigName?: string; File?: { Name?: string } }[]; Secrets?: { SecretName?: string; File?: { Name?: string } }[] };
+    ContainerSpec?: {
+      Image?: string;
+      Args?: string[];
+      Env?: string[];
+      Init?: boolean;
+      Configs?: { ConfigName?: string; File?: { Name?: string } }[];
+      Secrets?: { SecretName?: string; File?: { Name?: string } }[];
+      Mounts?: { Source?: string; Target?: string }[];
+      CapabilityAdd?: string[];
+      User?: string;
+      Command?: string[];
+      Hosts?: string[];
+    };
     Networks?: { Target: string; Aliases?: string[] }[];
     Placement?: { Constraints?: string[]; Preferences?: { Spread?: { SpreadDescriptor?: string } }[] };
   };
   Mode?: { Replicated?: { Replicas?: number } };
-  EndpointSpec?: { Mode?: string };
+  EndpointSpec?: { Mode?: string; Ports?: { TargetPort?: number; PublishedPort?: number }[] };
 }
 
 /** The shape of the spec the manager returns. */
@@ -46,6 +65,12 @@ export function observedShape(spec: RawServiceSpec): ServiceShape {
     configs: (c.Configs ?? []).map((x) => ({ name: x.ConfigName ?? '', path: x.File?.Name ?? '' })).sort((a, b) => a.path.localeCompare(b.path)),
     replicas: spec.Mode?.Replicated?.Replicas ?? null,
     endpointMode: spec.EndpointSpec?.Mode ?? 'vip',
+    mounts: (c.Mounts ?? []).map((m) => `${m.Source ?? ''}:${m.Target ?? ''}`).sort(),
+    ports: (spec.EndpointSpec?.Ports ?? []).map((p) => p.PublishedPort ?? p.TargetPort ?? 0).sort((a, b) => a - b),
+    capAdd: [...(c.CapabilityAdd ?? [])].sort(),
+    user: c.User || null,
+    entrypoint: c.Command?.length ? c.Command : null,
+    hosts: [...(c.Hosts ?? [])].sort(),
   };
 }
 
@@ -63,6 +88,12 @@ export function desiredShape(s: DesiredService, configs: { name: string; path: s
     configs: [...configs].map((c) => ({ name: c.name, path: c.path })).sort((a, b) => a.path.localeCompare(b.path)),
     replicas: 1,
     endpointMode: 'dnsrr',
+    mounts: [],
+    ports: [],
+    capAdd: [],
+    user: null,
+    entrypoint: null,
+    hosts: [],
   };
 }
 
