@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
 import { Daemon, World, bottleYaml, dockerExec, eventually, passLog } from '../helpers/harness.js';
 import { Lab, type LabNode } from '../helpers/lab-engine.js';
+import { DockerSocketProxy } from '../helpers/socket-proxy.js';
 
 interface Svc { ID: string; Spec: { Name: string; Labels: Record<string, string>; TaskTemplate: { ContainerSpec: { Env?: string[]; Configs?: { ConfigName: string }[] } } } }
 interface Task { ID: string; NodeID: string; DesiredState: string; Status: { State: string; ContainerStatus?: { ContainerID: string } } }
@@ -147,6 +148,25 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.equal(passLog(again)?.executed, 0, again.stderr);
   });
 
+  test('a service of someone else\'s with a bottle\'s name is a NameCollision, never changed', async () => {
+    const name = w.name_('coll');
+    await mgr.docker.createService(undefined as never, { Name: name, TaskTemplate: { ContainerSpec: { Image: images.get('bottled/busybox:local'), Env: ['MINE=1'] } }, Mode: { Replicated: { Replicas: 0 } } } as never);
+    await w.write('coll.yaml', bottleYaml('coll', `backend: swarm\nagent:\n  image: ${images.get('bottled/busybox:local')}\n`));
+    try {
+      const r = await run(['reconcile', '--once']);
+      assert.equal(r.code, 1, r.stderr);
+      const status = await run(['status', 'coll']);
+      assert.match(status.stdout, /NameCollision/, status.stdout);
+      const spec = (await mgr.docker.getService(name).inspect()) as { Spec: { Labels?: Record<string, string>; TaskTemplate: { ContainerSpec: { Env: string[] } } } };
+      assert.deepEqual(spec.Spec.TaskTemplate.ContainerSpec.Env, ['MINE=1'], 'left as it was');
+      assert.equal(spec.Spec.Labels?.['bottled.managed-by'], undefined);
+    } finally {
+      await w.rm('coll.yaml');
+      await mgr.docker.getService(name).remove();
+      assert.equal((await run(['reconcile', '--once'])).code, 0);
+    }
+  });
+
   test('drift: a service removed or changed by hand is put back; an invalid file holds the running bottle', async () => {
     const proxy = w.name_('beta', 'proxy');
     await mgr.docker.getService(proxy).remove();
@@ -175,7 +195,10 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     const v2 = 'tok-v2-1a2b3c4d5e6f';
     const doc = bottleYaml('sec', `backend: swarm\nagent:\n  image: ${images.get('bottled/busybox:local')}\n  secretEnv: {TOKEN: BOTTLED_TEST_TOKEN}\n`);
     await w.write('s.yaml', doc);
-    const r = await run(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v1 });
+    // Every request line bottled sends the manager, recorded: no value, and no base64 of one.
+    const proxy = await new DockerSocketProxy(mgr.sock).start();
+    const viaProxy = (args: string[], env: NodeJS.ProcessEnv) => w.run([...args, '--docker-host', proxy.host], { env });
+    const r = await viaProxy(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v1 });
     assert.equal(r.code, 0, r.stderr);
     const agent = w.name_('sec');
     const read = async () => (await inTask(agent, ['sh', '-c', 'cat "$TOKEN_FILE"'])).out.trim();
@@ -187,8 +210,14 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.ok(!ctr.includes(v1), 'nor does docker inspect of the task container');
     const plan = await run(['plan'], { BOTTLED_TEST_TOKEN: v2 });
     assert.match(plan.stdout, new RegExp(`service +${agent} +update +\\(secret changed\\)`), plan.stdout);
-    const r2 = await run(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v2 });
+    const r2 = await viaProxy(['reconcile', '--once'], { BOTTLED_TEST_TOKEN: v2 });
     assert.equal(r2.code, 0, r2.stderr);
+    await proxy.stop();
+    assert.ok(proxy.requests.some((l) => l.includes('/secrets/create')), 'the secrets went through the proxy');
+    for (const v of [v1, v2]) {
+      const forms = [v, Buffer.from(v).toString('base64'), encodeURIComponent(Buffer.from(v).toString('base64'))];
+      assert.ok(!proxy.requests.some((l) => forms.some((f) => l.includes(f))), `no request URL holds the value: ${proxy.requests.filter((l) => l.includes('secret')).join(' | ')}`);
+    }
     await eventually(async () => (await read().catch(() => '')) === v2, 'the new task reads the new value');
     const secrets = (await mgr.docker.listSecrets({ filters: JSON.stringify({ label: [`bottled.instance=${w.instance}`, 'bottled.bottle=sec'] }) } as never)) as unknown as unknown[];
     assert.equal(secrets.length, 1, 'the old secret was removed');

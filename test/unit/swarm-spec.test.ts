@@ -80,6 +80,10 @@ test('shape: as applied is no drift (the manager pins a digest); a hand edit nam
   assert.deepEqual(shapeDrift(observedShape(spec({ replicas: 0 })), want), ['replicas']);
   assert.deepEqual(shapeDrift(observedShape(spec({ image: 'reg:5000/proxy:2', constraints: [] })), want), ['image', 'constraints']);
   assert.deepEqual(shapeDrift(observedShape(spec({ secrets: [] })), want), ['secrets'], 'a secret taken out by hand');
+  const opened = spec();
+  Object.assign(opened.TaskTemplate.ContainerSpec, { Mounts: [{ Source: '/', Target: '/host' }], CapabilityAdd: ['CAP_NET_ADMIN'], User: '0' });
+  Object.assign(opened.EndpointSpec, { Ports: [{ TargetPort: 22, PublishedPort: 2222 }] });
+  assert.deepEqual(shapeDrift(observedShape(opened), want).sort(), ['capAdd', 'mounts', 'ports', 'user'], 'what opens the seal is drift too');
 });
 
 test('a secret is a file named by <VAR>_FILE; its name carries the digest of the value, never the value', () => {
