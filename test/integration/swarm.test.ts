@@ -45,7 +45,8 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     ((await mgr.docker.listTasks({ filters: JSON.stringify({ service: [service], 'desired-state': ['running'] }) } as never)) as unknown as Task[]).find((t) => t.Status.State === 'running');
   /** Swarm starts a task after the create returns: wait for it (bounded), then report where it runs. */
   const nodeOf = async (service: string): Promise<string | undefined> => {
-    for (let i = 0; i < 150; i++) {
+    // Generous: on a loaded machine a worker has been seen to take ~30 s to start a first task.
+    for (let i = 0; i < 600; i++) {
       const t = await runningTask(service);
       if (t) return [...nodeIds].find(([, id]) => id === t.NodeID)?.[0];
       await new Promise((r) => setTimeout(r, 200));
@@ -55,7 +56,7 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
   const engineOf = (nodeId: string): Docker => lab.nodes.find((n) => nodeIds.get(n.name) === nodeId)!.docker;
   /** Run a command in the service's running task, on whichever node runs it. */
   const inTask = async (service: string, cmd: string[]) => {
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 600; i++) {
       const t = await runningTask(service);
       if (t?.Status.ContainerStatus?.ContainerID) return dockerExec(t.Status.ContainerStatus.ContainerID, cmd, engineOf(t.NodeID));
       await new Promise((r) => setTimeout(r, 200));
