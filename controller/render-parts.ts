@@ -4,7 +4,7 @@ import { scanPlaceholders } from '../specs/placeholders.js';
 import { sha256 } from '../state/fsutil.js';
 import type { StatePaths } from '../state/paths.js';
 import type { OwnerIdentity } from '../state/owner.js';
-import type { DesiredContainer, DesiredFile, DesiredUnit, PlaceholderRef } from './desired.js';
+import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
 
@@ -75,6 +75,27 @@ export function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext
   };
 }
 
+
+/**
+ * A bottle's internal network and, when a sidecar asks for it, its egress network: the same on
+ * every backend that makes them, but for the driver, the bridge options and the sizes.
+ */
+export function bottleNetworks(
+  doc: BottleDoc,
+  ctx: RenderContext,
+  o: { driver?: 'overlay'; internalOptions: Record<string, string>; hosts: number; egressHosts: number },
+): DesiredNetwork[] {
+  const b = doc.metadata.name;
+  const labels = (role: string) => ownershipLabels(ctx.instance, ctx.owner, 'bottle', b, role, undefined, doc.metadata.labels);
+  const driver = o.driver ? { driver: o.driver } : {};
+  const networks: DesiredNetwork[] = [
+    { type: 'network', name: names.bottleNetwork(ctx.prefix, b), role: 'network', internal: true, ...driver, options: o.internalOptions, labels: labels('network'), fixedSubnet: doc.spec.network.subnet, allocPrefix: prefixFor(o.hosts) },
+  ];
+  if (doc.spec.sidecars.some((s) => s.egress)) {
+    networks.push({ type: 'network', name: names.egressNetwork(ctx.prefix, b), role: 'egress-network', internal: false, ...driver, options: {}, labels: labels('egress-network'), allocPrefix: prefixFor(o.egressHosts) });
+  }
+  return networks;
+}
 
 /** What every bottle's desired graph says of the bottle itself, whichever backend renders it. */
 export function bottleUnitBase(doc: BottleDoc): Pick<DesiredUnit, 'unit' | 'kind' | 'name' | 'origin' | 'backend' | 'suspend' | 'uses'> {

@@ -1,9 +1,9 @@
 import type { BottleDoc, SharedSidecarDoc } from '../specs/model.js';
 import { agentBackend } from '../resources/backends.js';
-import type { DesiredNetwork, DesiredUnit } from './desired.js';
+import type { DesiredUnit } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
-import { bottleUnitBase, prefixFor, renderFiles, renderSidecar, runtimeOf, type RenderContext, placeholdersIn } from './render-parts.js';
+import { bottleNetworks, bottleUnitBase, prefixFor, renderFiles, renderSidecar, runtimeOf, type RenderContext, placeholdersIn } from './render-parts.js';
 import { unitKey } from './unit-key.js';
 
 export { placeholdersIn, prefixFor, type RenderContext } from './render-parts.js';
@@ -21,33 +21,14 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
   const user = doc.metadata.labels;
   const netName = names.bottleNetwork(prefix, b);
   const egressName = names.egressNetwork(prefix, b);
-  const needsEgress = spec.sidecars.some((s) => s.egress);
 
-  const networks: DesiredNetwork[] = [
-    {
-      type: 'network',
-      name: netName,
-      role: 'network',
-      internal: true,
-      // The host keeps no address on the bridge: the agent cannot reach host services
-      // through the gateway or docker0 (Internal alone still allows that).
-      options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
-      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
-      fixedSubnet: spec.network.subnet,
-      allocPrefix: prefixFor(spec.sidecars.length + 1 + spec.uses.length),
-    },
-  ];
-  if (needsEgress) {
-    networks.push({
-      type: 'network',
-      name: egressName,
-      role: 'egress-network',
-      internal: false,
-      options: {},
-      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'egress-network', undefined, user),
-      allocPrefix: prefixFor(spec.sidecars.filter((s) => s.egress).length),
-    });
-  }
+  const networks = bottleNetworks(doc, ctx, {
+    // The host keeps no address on the bridge: the agent cannot reach host services through
+    // the gateway or docker0 (Internal alone still allows that).
+    internalOptions: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+    hosts: spec.sidecars.length + 1 + spec.uses.length,
+    egressHosts: spec.sidecars.filter((s) => s.egress).length,
+  });
 
   const containers = spec.sidecars.map((s) => renderSidecar(s, doc, ctx, netName, s.egress ? [{ network: egressName, aliases: [s.name] }] : []));
 

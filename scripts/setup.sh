@@ -9,30 +9,27 @@ if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
 fi
-# The GitOps tests run an ssh server of their own on loopback. Without a system sshd, Debian's
-# openssh-server package is unpacked into .cache/ (never installed: no service is started).
-if [ ! -x /usr/sbin/sshd ] && [ ! -x .cache/tools/openssh/usr/sbin/sshd ] && command -v apt-get >/dev/null; then
-  echo "setup: unpacking openssh-server into .cache/tools (for the tests' own loopback git server)" >&2
-  tmp=$(mktemp -d)
-  ( cd "$tmp" && apt-get download openssh-server >/dev/null 2>&1 ) \
-    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && ( cd "$tmp" && apt-get download openssh-server >/dev/null ); } || true
-  if ls "$tmp"/openssh-server_*.deb >/dev/null 2>&1; then
-    mkdir -p .cache/tools/openssh && dpkg -x "$tmp"/openssh-server_*.deb .cache/tools/openssh
+# Debian packages some tests need a program from, unpacked into .cache/tools (never installed:
+# no service is started). unpack PACKAGE DIR BIN [SYSTEM_BIN] WHY
+unpack() {
+  local pkg=$1 dir=$2 bin=$3 system=${4:-} why=$5
+  { [ -n "$system" ] && [ -x "$system" ]; } && return 0
+  [ -x ".cache/tools/$dir/$bin" ] && return 0
+  command -v apt-get >/dev/null || return 0
+  echo "setup: unpacking $pkg into .cache/tools ($why)" >&2
+  local tmp; tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1 ) \
+    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && ( cd "$tmp" && apt-get download "$pkg" >/dev/null ); } || true
+  if ls "$tmp"/"$pkg"_*.deb >/dev/null 2>&1; then
+    mkdir -p ".cache/tools/$dir" && dpkg -x "$tmp"/"$pkg"_*.deb ".cache/tools/$dir"
   fi
   rm -rf "$tmp"
-fi
+}
+# The GitOps tests run an ssh server of their own on loopback.
+unpack openssh-server openssh usr/sbin/sshd /usr/sbin/sshd "for the tests' own loopback git server"
 # The swarm tests serve their images from Debian's docker-registry on a lab bridge (never a
-# registry outside): unpacked into .cache/ the same way, no service installed.
-if [ ! -x /usr/bin/docker-registry ] && [ ! -x .cache/tools/registry/usr/bin/docker-registry ] && command -v apt-get >/dev/null; then
-  echo "setup: unpacking docker-registry into .cache/tools (for the swarm tests' lab registry)" >&2
-  tmp=$(mktemp -d)
-  ( cd "$tmp" && apt-get download docker-registry >/dev/null 2>&1 ) \
-    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && ( cd "$tmp" && apt-get download docker-registry >/dev/null ); } || true
-  if ls "$tmp"/docker-registry_*.deb >/dev/null 2>&1; then
-    mkdir -p .cache/tools/registry && dpkg -x "$tmp"/docker-registry_*.deb .cache/tools/registry
-  fi
-  rm -rf "$tmp"
-fi
+# registry outside), as real users distribute images to a swarm.
+unpack docker-registry registry usr/bin/docker-registry /usr/bin/docker-registry "for the swarm tests' lab registry"
 bash scripts/build-images.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build

@@ -1,12 +1,18 @@
-import type { DesiredNetwork, DesiredUnit } from '../../controller/desired.js';
+import type { DesiredUnit } from '../../controller/desired.js';
 import { ownershipLabels } from '../../controller/labels.js';
 import { names } from '../../controller/names.js';
-import { bottleUnitBase, prefixFor, renderFiles, type RenderContext } from '../../controller/render-parts.js';
-import type { BottleDoc, SharedSidecarDoc } from '../../specs/model.js';
+import { bottleNetworks, bottleUnitBase, prefixFor, renderFiles, runtimeOf, type RenderContext } from '../../controller/render-parts.js';
+import type { BottleDoc, ContainerCommon, SharedSidecarDoc } from '../../specs/model.js';
 import { unitKey } from '../../controller/unit-key.js';
 import type { DesiredService, DesiredSwarmBottle } from './desired.js';
 
 const NO_PLACEMENT = { constraints: [], preferences: [] };
+
+/** A sidecar's or SharedSidecar's runtime fields, as a service takes them (ports are refused on swarm). */
+function serviceRuntime(c: ContainerCommon): Pick<DesiredService, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck'> {
+  const { ports: _ports, ...rt } = runtimeOf(c);
+  return rt;
+}
 
 /**
  * Swarm topology: the bottle network is an internal, attachable overlay (sealed: engine-lab.md),
@@ -20,46 +26,21 @@ export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUn
   const user = doc.metadata.labels;
   const netName = names.bottleNetwork(prefix, b);
   const egressName = names.egressNetwork(prefix, b);
-  const needsEgress = spec.sidecars.some((s) => s.egress);
-  const networks: DesiredNetwork[] = [
-    {
-      type: 'network',
-      name: netName,
-      role: 'network',
-      internal: true,
-      driver: 'overlay',
-      options: {},
-      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'network', undefined, user),
-      fixedSubnet: spec.network.subnet,
-      // A task and its start-first successor each, SharedSidecars joined, and a load-balancer
-      // address per node that runs a task on it.
-      allocPrefix: prefixFor(2 * (spec.sidecars.length + 1 + spec.uses.length) + 8),
-    },
-  ];
-  if (needsEgress) {
-    networks.push({
-      type: 'network',
-      name: egressName,
-      role: 'egress-network',
-      internal: false,
-      driver: 'overlay',
-      options: {},
-      labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'egress-network', undefined, user),
-      allocPrefix: prefixFor(spec.sidecars.filter((s) => s.egress).length * 2),
-    });
-  }
+  const networks = bottleNetworks(doc, ctx, {
+    driver: 'overlay',
+    internalOptions: {},
+    // A task and its start-first successor each, SharedSidecars joined, and a load-balancer
+    // address per node that runs a task on it.
+    hosts: 2 * (spec.sidecars.length + 1 + spec.uses.length) + 8,
+    egressHosts: 2 * spec.sidecars.filter((s) => s.egress).length + 8,
+  });
   const services: DesiredService[] = spec.sidecars.map((s) => {
     const name = names.sidecar(prefix, b, s.name);
     return {
       name,
       role: 'sidecar',
       component: s.name,
-      image: s.image,
-      command: s.command,
-      env: s.env,
-      secretEnv: s.secretEnv,
-      init: s.init,
-      healthcheck: s.healthcheck,
+      ...serviceRuntime(s),
       networks: [{ network: netName, aliases: s.aliases }, ...(s.egress ? [{ network: egressName, aliases: [s.name] }] : [])],
       files: renderFiles(s.files, b, name, paths),
       labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'sidecar', s.name, user),
@@ -113,12 +94,7 @@ export function renderSwarmShared(doc: SharedSidecarDoc, ctx: RenderContext): De
   const service: DesiredService = {
     name,
     role: 'shared',
-    image: s.image,
-    command: s.command,
-    env: s.env,
-    secretEnv: s.secretEnv,
-    init: s.init,
-    healthcheck: s.healthcheck,
+    ...serviceRuntime(s),
     networks: [{ network: netName, aliases: [s.alias] }],
     files: renderFiles(s.files, unit, name, paths),
     labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'shared', undefined, user),
