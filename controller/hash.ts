@@ -34,7 +34,10 @@ export function containerConfig(
 }
 
 export function networkConfig(n: DesiredNetwork, subnet: string, ipRange?: string): Record<string, unknown> {
-  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), ...(n.driver ? { driver: n.driver } : {}), internal: n.internal, options: n.options, labels: hashedLabels(n.labels) };
+  // An overlay is recreated only with its services (a swarm bottle is held rather than taken
+  // down for it): a user label changed on the bottle is not a reason, its services carry labels.
+  const labels = n.driver === 'overlay' ? Object.fromEntries(Object.entries(hashedLabels(n.labels)).filter(([k]) => !k.startsWith('bottled.user.'))) : hashedLabels(n.labels);
+  return { hashVersion: HASH_VERSION, subnet, ...(ipRange ? { ipRange } : {}), ...(n.driver ? { driver: n.driver } : {}), internal: n.internal, options: n.options, labels };
 }
 
 export function configHash(config: Record<string, unknown>): string {

@@ -111,6 +111,17 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.match(status.stdout, new RegExp(`service +${w.name_('alpha', 'proxy')} +running +\\(on n2\\)`), status.stdout);
   });
 
+  test('a user label added to a swarm bottle updates its services in place; its overlays stay', async () => {
+    await w.write('b.yaml', bottle('beta').replace('metadata:\n  name: beta\n', 'metadata:\n  name: beta\n  labels: {team: blue}\n'));
+    const r = await run(['reconcile', '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stderr.includes('"kind":"recreate"') && !/NetworkInUse/.test(r.stderr), r.stderr);
+    const agent = (await services()).find((x) => x.Spec.Name === w.name_('beta'))!;
+    assert.equal(agent.Spec.Labels['bottled.user.team'], 'blue');
+    await w.write('b.yaml', bottle('beta'));
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+  });
+
   test('a no-op pass makes no change and the same number of calls as for more bottles', async () => {
     const r = await run(['reconcile', '--once']);
     assert.equal(r.code, 0, r.stderr);
