@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { World, docker, passLog } from '../helpers/harness.js';
+import { BIN, World, docker, passLog } from '../helpers/harness.js';
 import { FAKE_SMOLVM, crashMachine, hangMachine, makeDataDir, readCalls } from '../fake-smolvm/knobs.js';
 
 /**
@@ -98,6 +98,13 @@ describe('smolvm backend (fake smolvm)', () => {
     const again = await run();
     assert.equal(again.code, 0);
     assert.equal(passLog(again)?.executed, 0, 'second pass is a no-op');
+
+    // bottled exec drives smolvm's own exec with the documented flags (-i; -t only on a terminal).
+    const before = readCalls(data).length;
+    const ex = execFileSync(process.execPath, [BIN, 'exec', 'vm', '--smolvm', FAKE_SMOLVM, ...w.flags(), '--', 'cat', '/home/node/.bottle-prompt.txt'], { env: { ...process.env, ...env() }, input: '' }).toString();
+    assert.equal(ex, 'hello');
+    const call = readCalls(data).slice(before).find((c) => c.argv[1] === 'exec');
+    assert.deepEqual(call?.argv, ['machine', 'exec', '--name', w.name_('vm'), '-i', '--', 'cat', '/home/node/.bottle-prompt.txt']);
   });
 
   test('a changed agent file is copied in and its exec runs, without recreating', async () => {
