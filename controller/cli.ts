@@ -5,6 +5,7 @@ import { DockerDriver } from '../resources/docker/driver.js';
 import { DockerError } from '../resources/docker/errors.js';
 import { agentDrivers } from '../resources/runtimes.js';
 import { cmdExec, type ExecFlags } from './exec-cmd.js';
+import { cmdLogs, type LogsFlags } from './logs-cmd.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
@@ -388,6 +389,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
   common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output').option('--source', 'the git source: revisions fetched, applied, verified, refused; fetch failures')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   common(program.command('exec <name> [command...]').description("run a command in a bottle's agent (or --container SIDECAR): interactive on a terminal").option('--container <sidecar>', 'a sidecar of the bottle instead of its agent')).action(run((name: string, command: string[], f: ExecFlags) => cmdExec(name, command, f)));
+  common(program.command('logs <name>').description("a bottle's containers' logs, interleaved with a `name |` prefix").option('--container <name>', 'one sidecar (or agent)').option('-f, --follow', 'keep following (across a recreate) until Ctrl-C').option('--since <duration>', 'only lines this recent, e.g. 10m').option('--tail <n>', 'the last N lines of each container').option('--json', 'one JSON object a line')).action(run((name: string, f: LogsFlags) => cmdLogs(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {
     const { specJsonSchema } = await import('../specs/json-schema.js');
     process.stdout.write(JSON.stringify(specJsonSchema(), null, 2) + '\n');

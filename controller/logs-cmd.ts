@@ -1,0 +1,143 @@
+// `bottled logs NAME [--container C] [-f] [--since 10m] [--tail N] [--json]`: a bottle's
+// containers interleaved in time order with compose's `name |` prefix. Follow mode picks up a
+// container recreated by a pass (same name, new ID) and stops cleanly on SIGINT/SIGTERM.
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { DockerDriver } from '../resources/docker/driver.js';
+import { readInventory } from '../state/inventory.js';
+import { StatePaths, defaultStateDir } from '../state/paths.js';
+import type { CommonFlags } from './cli-options.js';
+import { parseDuration } from './duration.js';
+import { names } from './names.js';
+
+export interface LogsFlags extends CommonFlags {
+  container?: string;
+  follow?: boolean;
+  since?: string;
+  tail?: string;
+}
+
+interface Line {
+  container: string;
+  stream: 'stdout' | 'stderr';
+  time: string;
+  text: string;
+}
+
+const COLORS = [36, 33, 32, 35, 34, 31];
+
+export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
+  const paths = new StatePaths(f.stateDir ?? defaultStateDir());
+  const inv = await readInventory(paths, name);
+  if (!inv) {
+    process.stderr.write(`bottled: no bottle ${name} in ${paths.root}\n`);
+    return 1;
+  }
+  const agent = names.agent(f.prefix, name);
+  // Label each container as compose does: the sidecar's name, or `agent`.
+  const all = Object.entries(inv.resources).filter(([, r]) => r.type === 'container').map(([k]) => ({ name: k, label: k === agent ? 'agent' : k.slice(`${f.prefix}-${name}-`.length) }));
+  const picked = f.container ? all.filter((c) => c.label === f.container) : all;
+  if (!picked.length) {
+    process.stderr.write(`bottled: bottle ${name} has no container${f.container ? ` ${f.container} (it has: ${all.map((c) => c.label).sort().join(', ')})` : 's with logs'}${inv.resources[agent]?.type === 'machine' ? '; its smolvm agent has no log stream (smolvm has no machine logs)' : ''}\n`);
+    return 1;
+  }
+  const docker = new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }).docker;
+  const since = f.since ? Math.floor((Date.now() - parseDuration(f.since)) / 1000) : undefined;
+  const tail = f.tail !== undefined ? Number(f.tail) : undefined;
+  const width = Math.max(...picked.map((c) => c.label.length));
+  const color = !f.json && !!process.stdout.isTTY && !process.env.NO_COLOR;
+  const print = (l: Line) => {
+    if (f.json) return void process.stdout.write(JSON.stringify(l) + '\n');
+    const i = picked.findIndex((c) => c.label === l.container);
+    const prefix = `${l.container.padEnd(width)} |`;
+    process.stdout.write(`${color ? `\x1b[${COLORS[i % COLORS.length]}m${prefix}\x1b[0m` : prefix} ${l.text}\n`);
+  };
+  if (!f.follow) {
+    const lines = (await Promise.all(picked.map((c) => readAll(docker, c.name, c.label, since, tail)))).flat();
+    lines.sort((a, b) => a.time.localeCompare(b.time));
+    for (const l of lines) print(l);
+    return 0;
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await Promise.all(picked.map((c) => follow(docker, c.name, c.label, since, tail, print, stop.signal)));
+  return 0;
+}
+
+async function readAll(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined): Promise<Line[]> {
+  const buf = (await docker.getContainer(name).logs({ stdout: true, stderr: true, timestamps: true, follow: false, ...(since ? { since } : {}), ...(tail !== undefined ? { tail } : {}) })) as unknown as Buffer;
+  return demuxBuffer(buf).flatMap(([stream, chunk]) => toLines(chunk.toString('utf8'), label, stream));
+}
+
+/**
+ * Follow one container by name: when its stream ends (a pass recreated it, or it stopped), wait
+ * for a container of that name to run again and go on from the last line seen.
+ */
+async function follow(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, print: (l: Line) => void, signal: AbortSignal): Promise<void> {
+  let from = since;
+  let lastTime = '';
+  let first = true;
+  while (!signal.aborted) {
+    let id: string | undefined;
+    try {
+      id = (await docker.getContainer(name).inspect()).Id;
+    } catch {
+      id = undefined;
+    }
+    if (id) {
+      const stream = (await docker.getContainer(id).logs({ stdout: true, stderr: true, timestamps: true, follow: true, ...(from ? { since: from } : {}), ...(first && tail !== undefined ? { tail } : {}) })) as unknown as Readable;
+      first = false;
+      const out = new PassThrough();
+      const err = new PassThrough();
+      docker.modem.demuxStream(stream, out, err);
+      const onLine = (s: 'stdout' | 'stderr') => {
+        let rest = '';
+        return (d: Buffer) => {
+          const text = rest + d.toString('utf8');
+          const parts = text.split('\n');
+          rest = parts.pop() ?? '';
+          for (const l of toLines(parts.join('\n') + (parts.length ? '\n' : ''), label, s)) {
+            if (l.time <= lastTime) continue; // seen before a reattach
+            lastTime = l.time;
+            print(l);
+          }
+        };
+      };
+      out.on('data', onLine('stdout'));
+      err.on('data', onLine('stderr'));
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        stream.on('end', done);
+        stream.on('close', done);
+        stream.on('error', done);
+        signal.addEventListener('abort', () => {
+          (stream as Readable & { destroy: () => void }).destroy();
+          done();
+        }, { once: true });
+      });
+      if (lastTime) from = Math.floor(Date.parse(lastTime) / 1000);
+    }
+    if (!signal.aborted) await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Docker's multiplexed log frames (8-byte header: stream, 0, 0, 0, size) of a non-TTY container. */
+function demuxBuffer(buf: Buffer): ['stdout' | 'stderr', Buffer][] {
+  const out: ['stdout' | 'stderr', Buffer][] = [];
+  for (let i = 0; i + 8 <= buf.length; ) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push([buf[i] === 2 ? 'stderr' : 'stdout', buf.subarray(i + 8, i + 8 + len)]);
+    i += 8 + len;
+  }
+  return out;
+}
+
+/** `2026-12-01T19:00:00.123456789Z text` lines -> Line. */
+function toLines(text: string, container: string, stream: 'stdout' | 'stderr'): Line[] {
+  return text.split('\n').filter((l) => l.length).map((l) => {
+    const sp = l.indexOf(' ');
+    return { container, stream, time: sp > 0 ? l.slice(0, sp) : '', text: sp > 0 ? l.slice(sp + 1) : l };
+  });
+}
