@@ -30,6 +30,8 @@ export interface CommonFlags {
   lockTimeout: string;
   waitTimeout: string;
   json?: boolean;
+  notify?: string[];
+  notifyFormat?: string;
   source?: boolean;
   dryRun?: boolean;
   once?: boolean;

@@ -6,6 +6,7 @@ import { DockerError } from '../resources/docker/errors.js';
 import { agentDrivers } from '../resources/runtimes.js';
 import { cmdExec, type ExecFlags } from './exec-cmd.js';
 import { cmdLogs, type LogsFlags } from './logs-cmd.js';
+import { notifierOf } from './notify.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
@@ -229,6 +230,8 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
   }
   const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
   const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
+  const notifier = notifierOf(f, log);
+  o.notify = notifier?.send;
   try {
     await writeServes(paths, o.selector?.text);
     if (f.once) {
@@ -242,6 +245,7 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     const { watch } = await import('./watch.js');
     return await watch(f, o, docker, log, { lock, reacquire: () => acquireLock(paths, { op, timeoutMs: 0 }) });
   } finally {
+    await notifier?.drain(10_000);
     await lock.release();
   }
 }
@@ -385,7 +389,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--smolvm-poll <duration>', 'watch mode: how often smolvm machines are checked (smolvm has no events)', '15s')
       .option('--git-interval <duration>', 'watch mode, remote --git: how often the remote is fetched (with jitter)', '1m')
       .option('--webhook-addr <host:port>', 'watch mode, --git: serve POST /hook (GitHub, Gitea/Forgejo, GitLab) to fetch at once')
-      .option('--webhook-secret-file <file>', 'the shared secret of the webhook (required with --webhook-addr)'),
+      .option('--webhook-secret-file <file>', 'the shared secret of the webhook (required with --webhook-addr)')
+      .option('--notify <url>', 'POST a JSON message on each Ready transition of a bottle (repeatable; also BOTTLED_NOTIFY)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--notify-format <format>', 'json (default) or slack ({"text": …})'),
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
   common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output').option('--source', 'the git source: revisions fetched, applied, verified, refused; fetch failures')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
   common(program.command('exec <name> [command...]').description("run a command in a bottle's agent (or --container SIDECAR): interactive on a terminal").option('--container <sidecar>', 'a sidecar of the bottle instead of its agent')).action(run((name: string, command: string[], f: ExecFlags) => cmdExec(name, command, f)));

@@ -33,6 +33,7 @@ import { plan, type Observed, type PlanOptions } from './plan.js';
 import type { Plan, UnitPlan } from './plan-types.js';
 import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
+import { transitionOf, type Notification } from './notify.js';
 import { SnapshotIndex } from './plan-index.js';
 import { selectDocuments, type Selector } from '../specs/selector.js';
 
@@ -43,6 +44,8 @@ export interface PassOptions extends Omit<PlanOptions, 'hostSubnets' | 'owner'> 
   tracker?: GitTracker;
   /** `--selector`: the bottles of the source this reconciler serves (all without it). */
   selector?: Selector;
+  /** `--notify`: told of each transition of a bottle's Ready condition (never waited for). */
+  notify?: (n: Notification) => void;
   /** `--max-deletions`: a pass that would remove more bottles than this removes none. */
   maxDeletions: number;
   /** Validated spec files by content (kept across passes in watch mode). */
@@ -329,7 +332,10 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   });
   await Promise.all(
     obs.plan.units.map(async (u, i) => {
-      const changed = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, obs.statuses.get(u.unit) ?? null);
+      const prev = obs.statuses.get(u.unit) ?? null;
+      const { readyChanged: changed, ready } = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, prev);
+      const event = o.notify ? transitionOf(prev?.conditions.find((c) => c.type === 'Ready')?.status, ready) : undefined;
+      if (event && ready) o.notify!({ event, bottle: u.name, kind: u.kind, reason: ready.reason, message: ready.message, revision: u.revision ?? obs.load.revision, time: new Date().toISOString() });
       // A hold that is a failure (collision, deletion guard, ...) is an event when it begins.
       if (changed && u.state === 'held' && u.held?.failure) {
         await events.append({ unit: u.unit, reconcileId, action: 'hold', cause: u.held.reason, result: 'failed', error: u.held.message, revision: u.revision ?? obs.load.revision });

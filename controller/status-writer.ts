@@ -46,8 +46,8 @@ export async function writeUnitStatus(
   load: LoadResult,
   /** The status before the pass, when the caller read it already (null: there was none). */
   prev?: UnitStatus | null,
-): Promise<boolean> {
-  if (u.state === 'removed' && r.ok) return false; // its status went with it
+): Promise<{ readyChanged: boolean; ready?: { status: string; reason: string; message: string } }> {
+  if (u.state === 'removed' && r.ok) return { readyChanged: false }; // its status went with it
   const resources = resourceHealth(u, index);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
   const conditions: Cond[] = [];
@@ -76,7 +76,7 @@ export async function writeUnitStatus(
     conditions.push({ type: 'Reconciling', status: 'False', reason: 'Succeeded', message: msg });
     conditions.push({ type: 'Stalled', status: 'False', reason: 'Succeeded', message: '' });
   }
-  const { readyChanged } = await writeStatus(paths, {
+  const { readyChanged, status } = await writeStatus(paths, {
     unit: u.unit,
     kind: u.kind,
     source: u.source,
@@ -86,7 +86,7 @@ export async function writeUnitStatus(
     conditions,
     lastError: r.ok ? undefined : r.error,
   }, prev);
-  return readyChanged;
+  return { readyChanged, ready: status.conditions.find((c) => c.type === 'Ready') };
 }
 
 /**
