@@ -6,7 +6,7 @@ import type { SnapshotIndex } from './plan-index.js';
 import type { PlanInput } from './plan-input.js';
 import type { UnitPlan } from './plan-types.js';
 import { unitKey, type UnitKey } from './unit-key.js';
-import { agentBackendOfType, agentBackends, agentBackendsWithLeaving } from '../resources/backends.js';
+import { agentBackendOfType, agentBackends } from '../resources/backends.js';
 
 /**
  * A unit no longer declared: remove exactly what it provably owns (machine, then containers,
@@ -55,8 +55,8 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
     }
   }
   // A backend's shared objects (a Swarm SharedSidecar service) leave the unit's networks first.
-  for (const b of agentBackendsWithLeaving()) {
-    for (const a of b.leaving!(unit, networks, index)) ctrIds.push(acts.add(a).id);
+  for (const b of agentBackends()) {
+    for (const a of b.leaving?.(unit, networks, index) ?? []) ctrIds.push(acts.add(a).id);
   }
   // An agent backend's workload goes first: it is what uses the sidecars. Within it, a higher
   // removal phase waits for the lower ones (a Swarm config for the services that use it).

@@ -1,5 +1,5 @@
 // Pieces of rendering that every backend's renderer shares: files, sidecars, placeholders.
-import type { BottleDoc, ContainerCommon, FileSpec, SidecarSpec } from '../specs/model.js';
+import type { BottleDoc, ContainerCommon, FileSpec, SharedSidecarDoc, SidecarSpec } from '../specs/model.js';
 import { scanPlaceholders } from '../specs/placeholders.js';
 import { sha256 } from '../state/fsutil.js';
 import type { StatePaths } from '../state/paths.js';
@@ -7,6 +7,7 @@ import type { OwnerIdentity } from '../state/owner.js';
 import type { DesiredContainer, DesiredFile, DesiredNetwork, DesiredUnit, PlaceholderRef } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
+import { unitKey } from './unit-key.js';
 
 export interface RenderContext {
   prefix: string;
@@ -95,6 +96,33 @@ export function bottleNetworks(
     networks.push({ type: 'network', name: names.egressNetwork(ctx.prefix, b), role: 'egress-network', internal: false, ...driver, options: {}, labels: labels('egress-network'), allocPrefix: prefixFor(o.egressHosts) });
   }
   return networks;
+}
+
+/** What a SharedSidecar's desired graph says of it and its own network, on either backend. */
+export function sharedUnitBase(doc: SharedSidecarDoc, ctx: RenderContext, o: { backend: 'docker' | 'swarm'; driver?: 'overlay'; hosts: number }): Pick<DesiredUnit, 'unit' | 'kind' | 'name' | 'origin' | 'backend' | 'suspend' | 'alias' | 'networks' | 'uses'> {
+  const n = doc.metadata.name;
+  return {
+    unit: unitKey.shared(n),
+    kind: 'shared',
+    name: n,
+    origin: doc.origin,
+    backend: o.backend,
+    suspend: false,
+    alias: doc.spec.alias,
+    networks: [
+      {
+        type: 'network',
+        name: names.sharedNetwork(ctx.prefix, n),
+        role: 'network',
+        internal: false,
+        ...(o.driver ? { driver: o.driver } : {}),
+        options: {},
+        labels: ownershipLabels(ctx.instance, ctx.owner, 'shared', n, 'network', undefined, doc.metadata.labels),
+        allocPrefix: prefixFor(o.hosts),
+      },
+    ],
+    uses: [],
+  };
 }
 
 /** What every bottle's desired graph says of the bottle itself, whichever backend renders it. */

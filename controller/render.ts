@@ -3,7 +3,7 @@ import { agentBackend } from '../resources/backends.js';
 import type { DesiredUnit } from './desired.js';
 import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
-import { bottleNetworks, bottleUnitBase, prefixFor, renderFiles, renderSidecar, runtimeOf, type RenderContext, placeholdersIn } from './render-parts.js';
+import { bottleNetworks, bottleUnitBase, renderFiles, renderSidecar, runtimeOf, sharedUnitBase, type RenderContext, placeholdersIn } from './render-parts.js';
 import { unitKey } from './unit-key.js';
 
 export { placeholdersIn, prefixFor, type RenderContext } from './render-parts.js';
@@ -75,24 +75,7 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
   const netName = names.sharedNetwork(prefix, n);
   const name = names.shared(prefix, n);
   return {
-    unit,
-    kind: 'shared',
-    name: n,
-    origin: doc.origin,
-    backend: 'docker',
-    suspend: false,
-    alias: s.alias,
-    networks: [
-      {
-        type: 'network',
-        name: netName,
-        role: 'network',
-        internal: false,
-        options: {},
-        labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'network', undefined, user),
-        allocPrefix: prefixFor(1),
-      },
-    ],
+    ...sharedUnitBase(doc, ctx, { backend: 'docker', hosts: 1 }),
     containers: [
       {
         type: 'container',
@@ -108,6 +91,5 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
         placeholders: [],
       },
     ],
-    uses: [],
   };
 }

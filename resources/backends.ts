@@ -17,11 +17,6 @@ export function agentBackends(): readonly AgentPlanner[] {
   return PLANNERS;
 }
 
-/** Backends whose shared objects may sit on another unit's networks. */
-export function agentBackendsWithLeaving(): AgentPlanner[] {
-  return PLANNERS.filter((b) => b.leaving);
-}
-
 /** The backend whose objects have this inventory type (`machine`), if any. */
 export function agentBackendOfType(type: string): AgentPlanner | undefined {
   return PLANNERS.find((b) => b.resourceType === type || b.otherTypes?.includes(type));

@@ -83,47 +83,40 @@ export async function serviceStep(a: ServiceAction, inv: Inventory, ctx: ExecCon
   }
 }
 
-/** The service's configs, each recorded before it is made (a config is immutable: made once). */
-async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, save: Save) {
-  const out = [];
-  for (const c of p.configs) {
-    let id = await swarm.findConfig(c.name);
-    if (!id) {
-      await save(() => (inv.resources[c.name] = { type: 'config', role: 'config' }));
-      const f = p.desired.files.find((x) => x.path === c.path)!;
-      const labels = { ...p.desired.labels, [L.role]: 'config', 'bottled.service': p.desired.name, 'bottled.path': c.path };
-      try {
-        id = await swarm.createConfig(c.name, f.content, labels);
-      } catch (e) {
-        if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
-        id = (await swarm.findConfig(c.name))!;
-      }
-      await save(() => (inv.resources[c.name]!.id = id));
-    }
-    out.push({ ...c, id });
+/**
+ * A config or secret by name, made if missing: recorded before it is made (a kill in between
+ * leaves a record, never an orphan); a name taken meanwhile is the attempt a kill interrupted.
+ */
+async function ensure(name: string, type: 'config' | 'secret', inv: Inventory, save: Save, find: () => Promise<string | undefined>, create: () => Promise<string>): Promise<string> {
+  const found = await find();
+  if (found) return found;
+  await save(() => (inv.resources[name] = { type, role: type }));
+  let id: string;
+  try {
+    id = await create();
+  } catch (e) {
+    if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
+    id = (await find())!;
   }
-  return out;
+  await save(() => (inv.resources[name]!.id = id));
+  return id;
 }
 
-/** The service's secrets, each recorded before it is made; the value goes to the manager only. */
+/** The service's configs (immutable: made once, named by their content). */
+async function ensureConfigs(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, save: Save) {
+  return Promise.all(p.configs.map(async (c) => {
+    const labels = { ...p.desired.labels, [L.role]: 'config', 'bottled.service': p.desired.name, 'bottled.path': c.path };
+    const content = p.desired.files.find((x) => x.path === c.path)!.content;
+    return { ...c, id: await ensure(c.name, 'config', inv, save, () => swarm.findConfig(c.name), () => swarm.createConfig(c.name, content, labels)) };
+  }));
+}
+
+/** The service's secrets; the value goes to the manager only. */
 async function ensureSecrets(swarm: SwarmDriver, p: ServicePayload, inv: Inventory, ctx: ExecContext, save: Save) {
-  const out = [];
-  for (const x of p.secrets) {
-    let id = await swarm.findSecret(x.name);
-    if (!id) {
-      await save(() => (inv.resources[x.name] = { type: 'secret', role: 'secret' }));
-      const labels = { ...p.desired.labels, [L.role]: 'secret', 'bottled.service': p.desired.name, 'bottled.variable': x.variable };
-      try {
-        id = await swarm.createSecret(x.name, secretValue(x.variable, x.from, ctx.secrets), labels);
-      } catch (e) {
-        if (!(e instanceof DockerError && e.kind === 'name-conflict')) throw e;
-        id = (await swarm.findSecret(x.name))!;
-      }
-      await save(() => (inv.resources[x.name]!.id = id));
-    }
-    out.push({ ...x, id });
-  }
-  return out;
+  return Promise.all(p.secrets.map(async (x) => {
+    const labels = { ...p.desired.labels, [L.role]: 'secret', 'bottled.service': p.desired.name, 'bottled.variable': x.variable };
+    return { ...x, id: await ensure(x.name, 'secret', inv, save, () => swarm.findSecret(x.name), () => swarm.createSecret(x.name, secretValue(x.variable, x.from, ctx.secrets), labels)) };
+  }));
 }
 
 /** Sidecars first, as on the docker backend: each has a running task (healthy, with a check). */

@@ -12,7 +12,7 @@ import type { ObservedConfig, ObservedService, TaskView } from './observe-types.
 export async function observeSwarm(swarm: SwarmDriver | undefined, _req: ObserveRequest): Promise<WorkloadObservation> {
   if (!swarm) return { objects: [], error: 'no swarm driver configured' };
   try {
-    const { services, tasks, nodes, configs, secrets, all } = await swarm.observe();
+    const { tasks, nodes, configs, secrets, all } = await swarm.observe();
     const hostname = new Map(nodes.map((n) => [n.ID, n.Description?.Hostname ?? n.ID]));
     const byService = new Map<string, TaskView[]>();
     for (const t of tasks) {
@@ -21,7 +21,6 @@ export async function observeSwarm(swarm: SwarmDriver | undefined, _req: Observe
     }
     // Every service, ours or not: one that is not ours but has a name of ours is a collision,
     // and one on a bottle's overlay a stranger the planner reports (by ownership, not by label).
-    void services;
     const objects: (ObservedService | ObservedConfig)[] = all.map((s) => ({
       type: 'service',
       name: s.Spec.Name,

@@ -1,7 +1,7 @@
 import type { DesiredUnit } from '../../controller/desired.js';
 import { ownershipLabels } from '../../controller/labels.js';
 import { names } from '../../controller/names.js';
-import { bottleNetworks, bottleUnitBase, prefixFor, renderFiles, runtimeOf, type RenderContext } from '../../controller/render-parts.js';
+import { bottleNetworks, bottleUnitBase, renderFiles, runtimeOf, sharedUnitBase, type RenderContext } from '../../controller/render-parts.js';
 import type { BottleDoc, ContainerCommon, SharedSidecarDoc } from '../../specs/model.js';
 import { unitKey } from '../../controller/unit-key.js';
 import type { DesiredService, DesiredSwarmBottle } from './desired.js';
@@ -112,27 +112,8 @@ export function renderSwarmShared(doc: SharedSidecarDoc, ctx: RenderContext): De
     members: [name],
   };
   return {
-    unit,
-    kind: 'shared',
-    name: n,
-    origin: doc.origin,
-    backend: 'swarm',
-    suspend: false,
-    alias: s.alias,
-    networks: [
-      {
-        type: 'network',
-        name: netName,
-        role: 'network',
-        internal: false,
-        driver: 'overlay',
-        options: {},
-        labels: ownershipLabels(instance, ctx.owner, 'shared', n, 'network', undefined, user),
-        allocPrefix: prefixFor(2),
-      },
-    ],
+    ...sharedUnitBase(doc, ctx, { backend: 'swarm', driver: 'overlay', hosts: 2 }),
     containers: [],
     workload,
-    uses: [],
   };
 }
