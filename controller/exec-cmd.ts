@@ -8,6 +8,7 @@ import { readInventory } from '../state/inventory.js';
 import { StatePaths, defaultStateDir } from '../state/paths.js';
 import { readStatus } from '../state/status.js';
 import type { CommonFlags } from './cli-options.js';
+import { UsageError } from './flags.js';
 import { names } from './names.js';
 
 export interface ExecFlags extends CommonFlags {
@@ -17,7 +18,17 @@ export interface ExecFlags extends CommonFlags {
 /** Exit code when bottled itself cannot run the command (as `docker exec` uses 126/127 for its own). */
 const CANNOT = 125;
 
+/**
+ * A bottle and container name as the spec allows them: they become paths in the state directory
+ * (`../x` must not read another file) and names on the engine.
+ */
+export function checkNames(name: string, container: string | undefined): void {
+  if (!/^[a-z][a-z0-9-]{0,39}$/.test(name)) throw new UsageError(`${JSON.stringify(name)} is not a bottle name (lowercase letters, digits and '-')`);
+  if (container !== undefined && !/^[a-z][a-z0-9-]{0,19}$/.test(container)) throw new UsageError(`--container ${JSON.stringify(container)} is not a sidecar name (lowercase letters, digits and '-')`);
+}
+
 export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promise<number> {
+  checkNames(name, f.container);
   const paths = new StatePaths(f.stateDir ?? defaultStateDir());
   const inv = await readInventory(paths, name);
   const say = (s: string) => process.stderr.write(`bottled: ${s}\n`);
@@ -38,7 +49,8 @@ export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promis
   const command = cmd.length ? cmd : ['/bin/sh'];
   switch (rec.type) {
     case 'container':
-      return dockerExec(new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }), target, command);
+      // Into the container bottled made (its recorded ID), never one that took its name since.
+      return dockerExec(new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }), rec.id ?? target, command);
     case 'machine':
       return smolvmExec(f.smolvm ?? 'smolvm', target, command);
     default:

@@ -8,6 +8,8 @@ import { readInventory } from '../state/inventory.js';
 import { StatePaths, defaultStateDir } from '../state/paths.js';
 import type { CommonFlags } from './cli-options.js';
 import { parseDuration } from './duration.js';
+import { checkNames } from './exec-cmd.js';
+import { UsageError } from './flags.js';
 import { names } from './names.js';
 
 export interface LogsFlags extends CommonFlags {
@@ -27,6 +29,8 @@ interface Line {
 const COLORS = [36, 33, 32, 35, 34, 31];
 
 export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
+  checkNames(name, f.container === 'agent' ? undefined : f.container);
+  if (f.tail !== undefined && !/^\d+$/.test(f.tail)) throw new UsageError(`--tail ${f.tail}: a whole number of lines`);
   const paths = new StatePaths(f.stateDir ?? defaultStateDir());
   const inv = await readInventory(paths, name);
   if (!inv) {
@@ -42,7 +46,12 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
     return 1;
   }
   const docker = new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }).docker;
-  const since = f.since ? Math.floor((Date.now() - parseDuration(f.since)) / 1000) : undefined;
+  let since: number | undefined;
+  try {
+    since = f.since ? Math.floor((Date.now() - parseDuration(f.since)) / 1000) : undefined;
+  } catch (e) {
+    throw new UsageError(`--since ${(e as Error).message}`);
+  }
   const tail = f.tail !== undefined ? Number(f.tail) : undefined;
   const width = Math.max(...picked.map((c) => c.label.length));
   const color = !f.json && !!process.stdout.isTTY && !process.env.NO_COLOR;

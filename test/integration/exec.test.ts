@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { BIN, World, bottleYaml } from '../helpers/harness.js';
+import { BIN, World, bottleYaml, docker } from '../helpers/harness.js';
 
 function bottled(w: World, args: string[], cmd: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -84,5 +84,28 @@ describe('bottled exec', () => {
     assert.match(r.stderr, /bottled: bottle beta is not Ready \(SecretMissing: .*\); trying anyway/, r.stderr);
     assert.equal(r.stdout, 'still here\n');
     assert.equal(r.code, 0);
+  });
+
+  test('a name that is not a bottle name is refused before anything is read; a container that took the agent\'s name is never entered', async () => {
+    const bad = await bottled(w, ['exec', '../../etc'], ['true']);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /is not a bottle name/);
+    const badC = await bottled(w, ['exec', 'alpha', '--container', '../x'], ['true']);
+    assert.equal(badC.code, 1, badC.stderr);
+    // The agent removed by hand and a stranger's container started under its name.
+    const agent = w.name_('alpha');
+    await docker.getContainer(agent).remove({ force: true });
+    const stranger = await docker.createContainer({ name: agent, Image: 'bottled/busybox:local' });
+    await stranger.start();
+    try {
+      const r = await bottled(w, ['exec', 'alpha'], ['sh', '-c', 'echo inside']);
+      assert.notEqual(r.code, 0);
+      assert.ok(!r.stdout.includes('inside'), 'the command did not run in the stranger');
+    } finally {
+      await stranger.remove({ force: true });
+      await w.rm('b.yaml'); // the bottle held for a missing secret by the test before
+      assert.equal((await w.reconcile()).code, 0);
+      assert.equal((await bottled(w, ['exec', 'alpha'], ['echo', 'back'])).stdout, 'back\n', 'the recreated agent is entered');
+    }
   });
 });
