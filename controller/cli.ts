@@ -229,9 +229,9 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     return obs.load.diagnostics.length ? EXIT.invalid : EXIT.ok;
   }
   const op = f.once ? 'reconcile --once' : 'reconcile (watch)';
-  const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
-  const notifier = notifierOf(f, log);
+  const notifier = notifierOf(f, log); // a bad --notify is a usage error before the lock is taken
   o.notify = notifier?.send;
+  const lock = await acquireLock(paths, { op, timeoutMs: durations(f).lockTimeout });
   try {
     await writeServes(paths, o.selector?.text);
     if (f.once) {

@@ -50,7 +50,14 @@ export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promis
   switch (rec.type) {
     case 'container':
       // Into the container bottled made (its recorded ID), never one that took its name since.
-      return dockerExec(new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }), rec.id ?? target, command);
+      try {
+        return await dockerExec(new DockerDriver({ host: f.dockerHost ?? process.env.DOCKER_HOST }), rec.id ?? target, command);
+      } catch (e) {
+        // bottled's own failure, told apart from the command's exit codes.
+        const code = (e as { statusCode?: number }).statusCode;
+        say(code === 404 ? `the ${f.container ? `sidecar ${f.container}` : 'agent'} container bottled made for ${name} is gone (run reconcile)` : code === 409 ? `${target} is not running` : (e as Error).message);
+        return CANNOT;
+      }
     case 'machine':
       return smolvmExec(f.smolvm ?? 'smolvm', target, command);
     default:

@@ -61,22 +61,34 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
     const prefix = `${l.container.padEnd(width)} |`;
     process.stdout.write(`${color ? `\x1b[${COLORS[i % COLORS.length]}m${prefix}\x1b[0m` : prefix} ${l.text}\n`);
   };
+  const ours = (info: Docker.ContainerInspectInfo) => info.Config.Labels?.['bottled.instance'] === f.instance && info.Config.Labels?.['bottled.bottle'] === name;
   if (!f.follow) {
-    const lines = (await Promise.all(picked.map((c) => readAll(docker, c.name, c.label, since, tail)))).flat();
+    // What exists is shown; a container gone or not bottled's is said, not fatal to the others.
+    const got = await Promise.allSettled(picked.map((c) => readAll(docker, c.name, c.label, since, tail, ours)));
+    const lines = got.flatMap((g) => (g.status === 'fulfilled' ? g.value : []));
     lines.sort((a, b) => a.time.localeCompare(b.time));
     for (const l of lines) print(l);
-    return 0;
+    got.forEach((g, i) => g.status === 'rejected' && process.stderr.write(`bottled: ${picked[i]!.label}: ${(g.reason as Error).message}\n`));
+    return got.some((g) => g.status === 'rejected') ? 1 : 0;
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  await Promise.all(picked.map((c) => follow(docker, c.name, c.label, since, tail, print, stop.signal)));
+  try {
+    await Promise.all(picked.map((c) => follow(docker, c.name, c.label, since, tail, print, stop.signal, ours)));
+  } catch (e) {
+    stop.abort();
+    process.stderr.write(`bottled: ${(e as Error).message}\n`);
+    return 1;
+  }
   return 0;
 }
 
-async function readAll(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined): Promise<Line[]> {
-  const buf = (await docker.getContainer(name).logs({ stdout: true, stderr: true, timestamps: true, follow: false, ...(since ? { since } : {}), ...(tail !== undefined ? { tail } : {}) })) as unknown as Buffer;
+async function readAll(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, ours: (i: Docker.ContainerInspectInfo) => boolean): Promise<Line[]> {
+  const info = await docker.getContainer(name).inspect();
+  if (!ours(info)) throw new Error(`container ${name} is not the one bottled made (its labels say otherwise): not shown`);
+  const buf = (await docker.getContainer(info.Id).logs({ stdout: true, stderr: true, timestamps: true, follow: false, ...(since ? { since } : {}), ...(tail !== undefined ? { tail } : {}) })) as unknown as Buffer;
   return demuxBuffer(buf).flatMap(([stream, chunk]) => toLines(chunk.toString('utf8'), label, stream));
 }
 
@@ -84,18 +96,27 @@ async function readAll(docker: Docker, name: string, label: string, since: numbe
  * Follow one container by name: when its stream ends (a pass recreated it, or it stopped), wait
  * for a container of that name to run again and go on from the last line seen.
  */
-async function follow(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, print: (l: Line) => void, signal: AbortSignal): Promise<void> {
+async function follow(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, print: (l: Line) => void, signal: AbortSignal, ours: (i: Docker.ContainerInspectInfo) => boolean): Promise<void> {
   let from = since;
-  let lastTime = '';
+  // The last line printed, per stream: stdout and stderr arrive apart, each in its own order.
+  const last = { stdout: '', stderr: '' };
   let first = true;
+  let said = false;
   while (!signal.aborted) {
     let id: string | undefined;
     try {
-      id = (await docker.getContainer(name).inspect()).Id;
-    } catch {
-      id = undefined;
+      const info = await docker.getContainer(name).inspect();
+      id = ours(info) ? info.Id : undefined; // a container that took the name is not followed
+    } catch (e) {
+      // Only a container that is not there (yet) is waited for; an engine that fails is an error.
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    }
+    if (!id && !said) {
+      process.stderr.write(`bottled: ${label}: waiting for ${name} to run again\n`);
+      said = true;
     }
     if (id) {
+      said = false;
       const stream = (await docker.getContainer(id).logs({ stdout: true, stderr: true, timestamps: true, follow: true, ...(from ? { since: from } : {}), ...(first && tail !== undefined ? { tail } : {}) })) as unknown as Readable;
       first = false;
       const out = new PassThrough();
@@ -108,8 +129,8 @@ async function follow(docker: Docker, name: string, label: string, since: number
           const parts = text.split('\n');
           rest = parts.pop() ?? '';
           for (const l of toLines(parts.join('\n') + (parts.length ? '\n' : ''), label, s)) {
-            if (l.time <= lastTime) continue; // seen before a reattach
-            lastTime = l.time;
+            if (l.time <= last[s]) continue; // seen before a reattach
+            last[s] = l.time;
             print(l);
           }
         };
@@ -126,7 +147,9 @@ async function follow(docker: Docker, name: string, label: string, since: number
           done();
         }, { once: true });
       });
-      if (lastTime) from = Math.floor(Date.parse(lastTime) / 1000);
+      // Reattach from the earlier of the two (seconds are Docker's granularity); repeats are skipped above.
+      const seen = [last.stdout, last.stderr].filter(Boolean).sort()[0];
+      if (seen) from = Math.floor(Date.parse(seen) / 1000);
     }
     if (!signal.aborted) await new Promise((r) => setTimeout(r, 500));
   }

@@ -57,12 +57,14 @@ export class Notifier {
   private async post(url: string, body: string, n: Notification): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(this.opts.timeoutMs) });
+        // A redirect is not followed: the body goes where it was told to, nowhere else.
+        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, redirect: 'manual', signal: AbortSignal.timeout(this.opts.timeoutMs) });
         if (r.ok) return;
         throw new Error(`HTTP ${r.status}`);
       } catch (e) {
         // The URL may hold a token (Slack's do): only its origin is logged.
-        if (attempt >= this.opts.attempts) return void this.log.warn({ receiver: new URL(url).origin, bottle: n.bottle, err: { message: (e as Error).message } }, 'notification not delivered');
+        // An error's text may quote the URL: only its kind is logged.
+        if (attempt >= this.opts.attempts) return void this.log.warn({ receiver: new URL(url).origin, bottle: n.bottle, err: { message: (e as Error).name === 'TimeoutError' ? 'timed out' : /^HTTP \d+$/.test((e as Error).message) ? (e as Error).message : (e as Error).name } }, 'notification not delivered');
         await new Promise((r) => setTimeout(r, this.opts.backoffMs * 2 ** (attempt - 1)));
       }
     }
@@ -72,6 +74,7 @@ export class Notifier {
   async drain(ms: number): Promise<void> {
     if (!this.pending.size) return;
     await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => setTimeout(r, ms).unref())]);
+    if (this.pending.size) this.log.warn({ messages: this.pending.size }, 'notifications not delivered: still being retried when bottled exited');
   }
 }
 
@@ -89,6 +92,8 @@ export function notifierOf(f: { notify?: string[]; notifyFormat?: string }, log:
       /* not a URL */
     }
     if (proto !== 'http:' && proto !== 'https:') throw new UsageError('--notify: an http:// or https:// URL');
+    const parsed = new URL(u);
+    if (parsed.username || parsed.password) throw new UsageError('--notify: a URL with a user or password is refused (it would be logged and cannot be fetched); put a token in the path or query');
   }
   return new Notifier(urls, format, log);
 }

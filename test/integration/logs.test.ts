@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { BIN, World, bottleYaml, eventually } from '../helpers/harness.js';
+import { BIN, World, bottleYaml, docker, eventually } from '../helpers/harness.js';
 
 const doc = (v: string) =>
   bottleYaml('alpha', `sidecars:\n  - name: proxy\n    image: bottled/busybox:local\n    command: [sh, -c, 'echo proxy ${v}; echo proxy-err ${v} >&2; trap "exit 0" TERM; while :; do sleep 1; done']\nagent:\n  image: bottled/busybox:local\n  command: [sh, -c, 'sleep 1; echo agent says hi; trap "exit 0" TERM; while :; do sleep 1; done']\n`);
@@ -52,5 +52,35 @@ describe('bottled logs', () => {
     }
     const code = await new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
     assert.equal(code, 0);
+  });
+
+  test('-f loses no line of stdout and stderr written in turn; a container that took a name of the bottle is not shown', async () => {
+    await w.write('b.yaml', bottleYaml('beta', `agent:\n  image: bottled/busybox:local\n  command: [sh, -c, 'i=0; while [ $i -lt 200 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done; trap "exit 0" TERM; while :; do sleep 1; done']\n`));
+    assert.equal((await w.reconcile()).code, 0);
+    const p = spawn(process.execPath, [BIN, 'logs', 'beta', '-f', '--json', ...w.flags()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    try {
+      await eventually(async () => out.includes('"o199"') && out.includes('"e199"'), 'the last lines');
+    } finally {
+      p.kill('SIGTERM');
+    }
+    await new Promise((resolve) => p.on('close', resolve));
+    const texts = out.trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
+    assert.equal(new Set(texts).size, 400, `all 400 lines, once each (got ${texts.length})`);
+    // The agent removed by hand, a stranger's container under its name.
+    await docker.getContainer(w.name_('beta')).remove({ force: true });
+    const stranger = await docker.createContainer({ name: w.name_('beta'), Image: 'bottled/busybox:local', Cmd: ['sh', '-c', 'echo IMPOSTOR; sleep 60'] });
+    await stranger.start();
+    try {
+      const r = await w.run(['logs', 'beta']);
+      assert.doesNotMatch(r.stdout, /IMPOSTOR/);
+      assert.match(r.stderr, /is not the one bottled made/);
+      assert.equal(r.code, 1);
+    } finally {
+      await stranger.remove({ force: true });
+      await w.rm('b.yaml');
+      assert.equal((await w.reconcile()).code, 0);
+    }
   });
 });

@@ -73,4 +73,11 @@ describe('notifications', () => {
     await docker.getImage('bottled/busybox:local').tag({ repo: `${w.prefix}-side`, tag: '1' });
     assert.equal((await run()).code, 0);
   });
+
+  test('a URL with a password is refused before anything is done, and the password is not printed', async () => {
+    const r = await w.reconcile(['--notify', 'http://user:hunter2pass@127.0.0.1:9/x']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /a URL with a user or password is refused/);
+    assert.ok(!r.stderr.includes('hunter2pass') && !r.stdout.includes('hunter2pass'));
+  });
 });
