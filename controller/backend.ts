@@ -65,6 +65,8 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
   plan(args: PlanArgs<W>): Hold | undefined;
   /** The action that removes an owned object of a unit that is no longer declared. */
   removal(o: O, cause: string): DistributiveOmitAction;
+  /** The action that stops an owned object and keeps it (an expired bottle), or none when it is stopped. */
+  stopping?(o: O, cause: string, rec: Inventory['resources'][string] | undefined): DistributiveOmitAction | undefined;
   /** Removals of a higher phase wait for those of lower ones (default 0): a config after its service. */
   removalPhase?(o: O): number;
   /** Health of the workload for status, from the same snapshot. */

@@ -277,11 +277,33 @@ export class Controller {
       this.totals.executed += r.results.reduce((n, x) => n + x.executed, 0);
       this.o.metrics?.observePass(r, ms / 1000);
       this.routes.learn(r);
+      if (!this.o.once) this.armExpiry(r);
       return r;
     } finally {
       for (const u of aborts.keys()) if (this.inflight.get(u) === aborts.get(u)) this.inflight.delete(u);
     }
   }
+
+  /**
+   * Watch mode acts at the moment a bottle expires, not at the next resync: a timer per unit
+   * with an upcoming expiry, set again by each of its passes. The time is an input like a
+   * document: it reaches the unit as a spec change (also out of backoff or a stall).
+   */
+  private armExpiry(r: PassResult): void {
+    for (const u of r.plan.units) {
+      clearTimeout(this.expiryTimers.get(u.unit));
+      this.expiryTimers.delete(u.unit);
+      if (!u.expiry || u.expiry.expired) continue;
+      // setTimeout holds at most ~24.8 days: a longer wait wakes early and arms again.
+      const wait = Math.min(Math.max(0, Date.parse(u.expiry.at) - Date.now()) + 50, 2 ** 31 - 1);
+      this.expiryTimers.set(u.unit, setTimeout(() => {
+        this.expiryTimers.delete(u.unit);
+        this.log.info({ bottle: u.unit, expiresAt: u.expiry!.at }, 'expiry due');
+        this.actors.get(u.unit)?.send({ type: 'SPEC_CHANGED' });
+      }, wait).unref());
+    }
+  }
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
@@ -379,6 +401,7 @@ export class Controller {
   /** Stop taking work; let in-flight steps finish (bounded by the caller); leave bottles running. */
   async stop(graceMs: number): Promise<boolean> {
     this.stopping = true;
+    for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.wake?.();
     for (const a of this.actors.values()) a.stop();
     for (const ac of this.inflight.values()) ac.abort();

@@ -1,4 +1,4 @@
-import type { FileSpec, HealthcheckSpec, OnChange, Origin } from '../specs/model.js';
+import type { FileSpec, HealthcheckSpec, LifetimeSpec, OnChange, Origin } from '../specs/model.js';
 
 /** The desired resource graph of one unit (a bottle, later also a shared sidecar). */
 
@@ -107,6 +107,8 @@ export interface DesiredUnit {
   uses: string[];
   /** SharedSidecar: the DNS name it answers to on every bottle network it joins. */
   alias?: string;
+  /** `spec.lifetime`: when the bottle expires and what is done then. */
+  lifetime?: LifetimeSpec;
 }
 
 export type { FileSpec };

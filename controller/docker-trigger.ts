@@ -19,6 +19,8 @@ export interface UnitLookup {
   unitOfWorkload(backend: string, name: string): string | undefined;
   /** Every unit on an agent backend (a node event may concern any swarm bottle). */
   unitsOfBackend(backend: string): string[];
+  /** Units kept stopped on purpose (expired): a container of theirs that starts is drift. */
+  isStoppedOnPurpose?(unit: string): boolean;
 }
 
 /**
@@ -51,6 +53,10 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
  * inspect.
  */
 export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
+  if (e.type === 'container' && e.action === 'start') {
+    // Every create starts a container: only one of a bottle kept stopped is drift.
+    return { units: unitsOfEvent(e, instance, lookup).filter((u) => lookup.isStoppedOnPurpose?.(u)), died: e.attributes.name };
+  }
   if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return { units: [] };
   // The list API can lag the event: a container that died, or was connected or disconnected, is
   // inspected by the pass instead (by name, or by ID for network events).

@@ -35,6 +35,11 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
   if (up.source) inv.source = { file: up.source, revision: up.revision };
   Object.assign(inv.subnets, up.subnets);
   let invDirty = !inventory || Object.keys(up.subnets).some((k) => inventory.subnets[k] !== up.subnets[k]);
+  // A ttl counts from here: the first time anything of the declared unit is recorded.
+  if (up.desired && !up.removeUnit && !inv.createdAt) {
+    inv.createdAt = new Date().toISOString();
+    invDirty = true;
+  }
   // Writes are chained: each writes the whole record as it is then, so the file always ends with
   // the latest state even when steps finish out of order.
   let writes = Promise.resolve();
@@ -110,7 +115,13 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
   }
   if (up.removeUnit) {
     await removeUnitState(ctx.paths, up.unit);
-    await removeStatus(ctx.paths, up.unit);
+    if (up.expiry?.expired) {
+      // Still declared: what stays is when it was first created (a ttl is not counted afresh)
+      // and its status, which says Expired until the document goes.
+      if (inv.createdAt) await writeInventory(ctx.paths, { ...emptyInventory(up.unit), source: inv.source, createdAt: inv.createdAt });
+    } else {
+      await removeStatus(ctx.paths, up.unit);
+    }
   }
   return { unit: up.unit, ok: true, executed };
 }

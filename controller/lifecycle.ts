@@ -102,6 +102,9 @@ export function lifecycleMachine(deps: LifecycleDeps) {
       // Held by someone else's container on the bottle's network: its leaving is a network
       // event of the bottle (a collision is not: its events are the other resource's).
       driftRetries: ({ context }) => context.stalledReason === 'ForeignEndpoint' || context.stalledReason === 'NetworkInUse' || context.stalledReason === 'SharedSidecarInUse',
+      // An expired bottle is kept stopped: one of its containers started (by hand, by an engine
+      // restart) is stopped again.
+      keptStopped: ({ context }) => context.stalledReason === 'Expired',
     },
     delays: {
       backoff: ({ context }) => backoffDelay(context.attempt, base, max),
@@ -185,6 +188,7 @@ export function lifecycleMachine(deps: LifecycleDeps) {
           DELETED: 'deleting',
           SPEC_CHANGED: { target: 'reconciling', actions: 'resetAttempts' },
           RESYNC: 'reconciling',
+          DRIFT: { guard: 'keptStopped', target: 'reconciling' },
         },
       },
       waitingForEngine: {

@@ -294,7 +294,9 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
     }
     // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
-    const r = !u.actions.length && !u.removeUnit ? { unit: u.unit, ok: true, executed: 0 } : await executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
+    // A ttl needs the unit's creation time recorded, also for one created before bottled kept it.
+    const stamp = !!u.desired?.lifetime?.ttl && !obs.inventories.get(u.unit)?.createdAt && obs.inventories.has(u.unit);
+    const r = !u.actions.length && !u.removeUnit && !stamp ? { unit: u.unit, ok: true, executed: 0 } : await executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
     if (r.ok && u.alerts?.length) return { ...r, ok: false, reason: 'ForeignEndpoint', error: u.alerts.join('; ') };
     return r;
   };

@@ -15,6 +15,7 @@ const SYMBOL: Record<Action['kind'], string> = {
   update: '~',
   join: '⇄',
   leave: '⇄',
+  stop: '■',
 };
 
 interface Colors {
@@ -45,18 +46,22 @@ function verb(a: Action): string {
 }
 
 function header(u: UnitPlan): string {
+  if (u.expiry?.expired && u.state !== 'held') return `bottle ${u.name}  (expired at ${u.expiry.at}: onExpiry ${u.expiry.onExpiry})`;
   if (u.state === 'removed') return `bottle ${u.name}  (no longer declared)`;
   if (u.state === 'held' && u.held?.reason === 'InvalidSpec') return `bottle ${u.name}  (${u.held.message})`;
   return `bottle ${u.name}  (${u.source ?? 'no source'}${u.revision ? ` @ ${u.revision.slice(0, 12)}` : ''})`;
 }
 
 /** Human plan text (see design/plan-output.md): grouped by bottle, a line per action, a summary. */
-export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean }): string {
+export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean; now?: number }): string {
   const c = colors(opts.color);
   const lines: string[] = [];
+  const now = opts.now ?? Date.now();
   for (const u of p.units) {
-    if (u.state === 'in-sync' && !opts.verbose && !u.alerts?.length) continue;
+    const upcoming = u.expiry && !u.expiry.expired ? u.expiry : undefined;
+    if (u.state === 'in-sync' && !opts.verbose && !u.alerts?.length && !upcoming) continue;
     lines.push(header(u));
+    if (upcoming) lines.push(`  ${c.chg('⏲')} ${expiresText(upcoming, now)}`);
     if (u.state === 'held') {
       const msg = u.held!.reason === 'InvalidSpec' ? 'invalid spec, running resources left as they are' : `${u.held!.reason}: ${u.held!.message}`;
       lines.push(`  ${c.chg('!')} held: ${msg}`);
@@ -77,7 +82,7 @@ export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean })
 }
 
 export function summary(p: Plan): string {
-  const n = { create: 0, recreate: 0, start: 0, files: 0, signals: 0, execs: 0, restarts: 0, remove: 0, connect: 0, adopt: 0, update: 0 };
+  const n = { create: 0, recreate: 0, start: 0, files: 0, signals: 0, execs: 0, restarts: 0, remove: 0, connect: 0, adopt: 0, update: 0, stop: 0 };
   for (const u of p.units) {
     for (const a of u.actions) {
       if (a.implicit) continue;
@@ -92,6 +97,7 @@ export function summary(p: Plan): string {
       else if (a.kind === 'connect' || a.kind === 'disconnect') n.connect++;
       else if (a.kind === 'adopt') n.adopt++;
       else if (a.kind === 'update') n.update++;
+      else if (a.kind === 'stop') n.stop++;
     }
   }
   const held = p.units.filter((u) => u.state === 'held').length;
@@ -108,6 +114,7 @@ export function summary(p: Plan): string {
     if (n.execs) parts.push(`${n.execs} exec${n.execs > 1 ? 's' : ''} to run`);
     if (n.restarts) parts.push(`${n.restarts} to restart`);
   }
+  if (n.stop) parts.push(`${n.stop} to stop (expired)`);
   if (n.remove) parts.push(`${n.remove} to remove`);
   if (n.adopt) parts.push(`${n.adopt} to adopt`);
   if (n.update) parts.push(`${n.update} to update in place`);
@@ -125,6 +132,7 @@ export function planJson(p: Plan): unknown {
       state: u.state,
       ...(u.held ? { held: u.held } : {}),
       ...(u.alerts ? { alerts: u.alerts } : {}),
+      ...(u.expiry ? { expiry: { at: u.expiry.at, onExpiry: u.expiry.onExpiry, expired: u.expiry.expired } } : {}),
       actions: u.actions.map((a) => ({
         id: a.id,
         kind: a.kind,
@@ -144,4 +152,22 @@ export function planJson(p: Plan): unknown {
 
 export function hasChanges(p: Plan): boolean {
   return p.units.some((u) => u.state === 'changes' || u.state === 'removed');
+}
+
+/** `expires in 2h13m (2026-12-01T22:00:00.000Z, then stop)`. */
+export function expiresText(e: NonNullable<UnitPlan['expiry']>, now: number): string {
+  const left = Date.parse(e.at) - now;
+  const when = e.fromNow ? `${roughDuration(left)} after it is created` : `in ${roughDuration(left)}`;
+  return `expires ${when} (${e.at}, then ${e.onExpiry})`;
+}
+
+/** A duration to the minute once it is over one (`3d4h`, `2h13m`, `45s`). */
+export function roughDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
+  return `${Math.floor(h / 24)}d${h % 24 ? `${h % 24}h` : ''}`;
 }

@@ -53,6 +53,8 @@ export interface PlanInput {
   /** By image ID. */
   images?: Map<string, ImageInfo>;
   opts: PlanOptions;
+  /** The time the plan is for (expiry): the caller's clock, so the planner stays a function of its input. */
+  now?: number;
   /** Plan only the units this accepts (watch mode works per bottle). */
   include?: (unit: string) => boolean;
 }

@@ -13,7 +13,7 @@ import { agentBackendOfType, agentBackends } from '../resources/backends.js';
  * agent first, then networks). Shared sidecars are never stopped by a bottle: they leave its
  * networks; a removed shared sidecar first leaves every bottle network it joined.
  */
-export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: PlanInput, index: SnapshotIndex): UnitPlan {
+export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: PlanInput, index: SnapshotIndex, why?: string): UnitPlan {
   const owned = index.ownedBy(unit);
   const networks = owned.networks;
   const containers = owned.containers;
@@ -36,14 +36,14 @@ export function planRemoval(unit: UnitKey, inv: Inventory | undefined, input: Pl
 
   const acts = new ActionList();
   const ctrIds: number[] = [];
-  const cause = input.load.elsewhere?.has(unitKey.toDocKey(unit))
+  const cause = why ?? (input.load.elsewhere?.has(unitKey.toDocKey(unit))
     ? `for another host: it does not match --selector ${input.load.selector}`
-    : kind === 'shared' ? 'SharedSidecar no longer declared' : 'bottle no longer declared';
+    : kind === 'shared' ? 'SharedSidecar no longer declared' : 'bottle no longer declared');
   const ownNets = new Set(networks.map((n) => n.name));
   for (const n of networks) {
     for (const c of index.containersOnNetwork.get(n.name) ?? []) {
       if (!containers.includes(c) && index.isOurShared(c)) {
-        ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: `${unit} no longer declared`, networkName: n.name, networkId: n.id }).id);
+        ctrIds.push(acts.add({ kind: 'disconnect', on: 'container', resource: { type: 'container', name: c.name }, cause: why ? `${unit} ${why}` : `${unit} no longer declared`, networkName: n.name, networkId: n.id }).id);
       }
     }
   }

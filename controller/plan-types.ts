@@ -42,6 +42,18 @@ export interface UnitPlan {
    * unit is not Ready until it is gone.
    */
   alerts?: string[];
+  /** `spec.lifetime`: when the unit expires (or expired), and what is done then. */
+  expiry?: Expiry;
+}
+
+export interface Expiry {
+  /** ISO 8601. */
+  at: string;
+  onExpiry: 'stop' | 'remove';
+  /** The time has come: the plan stops or removes it. */
+  expired: boolean;
+  /** A ttl of a unit not created yet: counted from its first creation, not from now. */
+  fromNow?: boolean;
 }
 
 export interface Plan {

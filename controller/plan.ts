@@ -4,6 +4,7 @@ import type { PlanInput } from './plan-input.js';
 import { heldUnit } from './plan-actions.js';
 import { SnapshotIndex } from './plan-index.js';
 import { planRemoval } from './plan-removal.js';
+import { expiryOf, planExpired } from './plan-expiry.js';
 import { allocateSubnets } from './plan-subnets.js';
 import type { Plan, UnitPlan } from './plan-types.js';
 import { planUnit, withDefaultAddresses } from './plan-unit.js';
@@ -45,6 +46,7 @@ export function plan(input: PlanInput): Plan {
     pruneGuard = `no document in ${load.describe} matches --selector ${load.selector}: nothing is pruned without --allow-empty`;
   }
 
+  const now = input.now ?? Date.now();
   const units: UnitPlan[] = [];
   for (const unit of [...known].sort()) {
     if (input.include && !input.include(unit)) continue;
@@ -79,7 +81,13 @@ export function plan(input: PlanInput): Plan {
       }
       continue;
     }
-    units.push(planUnit(withDefaultAddresses(d, subnets), inv, input, index, subnets, claims));
+    const expiry = d.suspend ? undefined : expiryOf(d, inv, now);
+    if (expiry?.expired) {
+      units.push(planExpired(d, inv, input, index, expiry));
+      continue;
+    }
+    const u = planUnit(withDefaultAddresses(d, subnets), inv, input, index, subnets, claims);
+    units.push(expiry ? { ...u, expiry } : u);
   }
 
   holdSharedInUse(units, index, inventories);

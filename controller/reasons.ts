@@ -21,6 +21,7 @@ export type Reason =
   | 'Suspended'
   | 'EmptySource'
   | 'SourceEmptied'
+  | 'Expired'
   // Holds retried with backoff: the engine may change under them.
   | 'ImageMissing'
   | 'NetworkMissing'
@@ -73,6 +74,7 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = {
   Suspended: quiet('spec.suspend is true'),
   EmptySource: quiet('the source holds no spec files and --allow-empty is not given'),
   SourceEmptied: quiet('its file holds no documents now: taken for a file being written'),
+  Expired: quiet('spec.lifetime says its time is over: stopped and kept, or removed'),
   ImageMissing: retried('an image is not on the engine (bottled does not pull)'),
   NetworkMissing: retried('agent.networks names a network that does not exist'),
   NetworkAmbiguous: retried('agent.networks names a network that more than one network is named'),

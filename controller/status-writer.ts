@@ -47,11 +47,16 @@ export async function writeUnitStatus(
   /** The status before the pass, when the caller read it already (null: there was none). */
   prev?: UnitStatus | null,
 ): Promise<{ readyChanged: boolean; ready?: { status: string; reason: string; message: string } }> {
-  if (u.state === 'removed' && r.ok) return { readyChanged: false }; // its status went with it
+  if (u.state === 'removed' && r.ok && !u.expiry?.expired) return { readyChanged: false }; // its status went with it
   const resources = resourceHealth(u, index);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
   const conditions: Cond[] = [];
-  if (u.state === 'held') {
+  if (u.expiry?.expired && r.ok && u.state !== 'held') {
+    const msg = `expired at ${u.expiry.at}: ${u.expiry.onExpiry === 'stop' ? 'stopped, its containers kept' : 'removed'}`;
+    conditions.push({ type: 'Ready', status: 'False', reason: 'Expired', message: msg });
+    conditions.push({ type: 'Reconciling', status: 'False', reason: 'Expired', message: msg });
+    conditions.push({ type: 'Stalled', status: 'False', reason: 'Expired', message: '' });
+  } else if (u.state === 'held') {
     const h = u.held!;
     const stalled = isStalled(h.reason);
     conditions.push({ type: 'Ready', status: h.reason === 'Suspended' ? 'Unknown' : 'False', reason: h.reason, message: h.message });
@@ -85,6 +90,8 @@ export async function writeUnitStatus(
     resources,
     conditions,
     lastError: r.ok ? undefined : r.error,
+    ...(u.expiry && { expiresAt: u.expiry.at, onExpiry: u.expiry.onExpiry }),
+    ...(prev?.lastNotification && { lastNotification: prev.lastNotification }),
   }, prev);
   return { readyChanged, ready: status.conditions.find((c) => c.type === 'Ready') };
 }

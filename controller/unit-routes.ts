@@ -15,6 +15,10 @@ export class UnitRoutes {
 
   learn(r: { plan: Plan; inventories: Map<string, Inventory>; snapshot: Observed; after?: Observed }): void {
     for (const u of r.plan.units) {
+      if (u.expiry?.expired) this.stopped.add(u.unit);
+      else this.stopped.delete(u.unit);
+    }
+    for (const u of r.plan.units) {
       const w = u.desired?.workload;
       if (!w) continue;
       const byName = this.workloads.get(w.backend) ?? new Map<string, string>();
@@ -50,6 +54,11 @@ export class UnitRoutes {
   unitsOfBackend(backend: string): string[] {
     return [...new Set(this.workloads.get(backend)?.values() ?? [])];
   }
+
+  isStoppedOnPurpose(unit: string): boolean {
+    return this.stopped.has(unit);
+  }
+  private readonly stopped = new Set<string>();
 
   /** The unit whose container has this ID. */
   unitOfContainer(id: string): string | undefined {

@@ -63,6 +63,16 @@ export interface AgentSpec {
   resources?: { cpus?: number; memoryMiB?: number };
   init: boolean;
   placement?: PlacementSpec;
+  /** What `bottled exec NAME` runs without a command. */
+  shell?: string[];
+}
+
+export interface LifetimeSpec {
+  /** ISO 8601 (UTC), normalized from the RFC 3339 time written. */
+  expiresAt?: string;
+  /** Milliseconds after the bottle's first creation. */
+  ttl?: number;
+  onExpiry: 'stop' | 'remove';
 }
 
 export interface BottleSpec {
@@ -72,6 +82,7 @@ export interface BottleSpec {
   sidecars: SidecarSpec[];
   agent: AgentSpec;
   uses: string[];
+  lifetime?: LifetimeSpec;
 }
 
 export interface SharedSidecarSpec extends ContainerCommon {

@@ -192,6 +192,10 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
   if (agent.image === undefined) report(['agent', 'image'], 'is required with the swarm backend');
   if (agent.from !== undefined) report(['agent', 'from'], 'is only for the smolvm backend; the swarm backend runs agent.image', { at: 'key' });
   if (agent.networks.length > 0) report(['agent', 'networks'], 'is not available on the swarm backend yet: the agent joins only its bottle overlay', { at: 'key' });
+  if (spec.lifetime?.onExpiry === 'stop') {
+    // A service scaled to nothing keeps no container: there would be nothing stopped to keep.
+    report(['lifetime'], 'onExpiry: stop (the default) is not available on the swarm backend: Swarm keeps no stopped task to look into; write onExpiry: remove', { at: 'key' });
+  }
   const containers: { path: FieldPath; env: Record<string, string>; files: FileSpec[] }[] = [
     ...spec.sidecars.map((s, i) => ({ path: ['sidecars', i] as FieldPath, env: s.env, files: s.files })),
     { path: ['agent'], env: agent.env, files: agent.files },

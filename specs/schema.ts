@@ -7,6 +7,7 @@ import {
   API_VERSION,
   commandList,
   dnsLabel,
+  duration,
   agentNetworkName,
   envMap,
   healthcheck,
@@ -90,7 +91,35 @@ const agent = strictObject({
   }).optional(),
   init: containerFields.init,
   placement: placement.optional(),
+  shell: commandList.describe('what `bottled exec NAME` runs when no command is given (default: the user\'s login shell, else /bin/sh)').optional(),
 }).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);
+
+// RFC 3339 with a zone: a time without one means a different moment on every host.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const instant = z
+  .string({ error: 'must be an RFC 3339 time with a zone, e.g. 2026-12-24T18:00:00Z (quote it)' })
+  .regex(RFC3339, { error: 'must be an RFC 3339 time with a zone, e.g. 2026-12-24T18:00:00Z or 2026-12-24T19:00:00+01:00' })
+  .refine(realInstant, { error: 'is not a real date and time' })
+  .transform((v) => new Date(v).toISOString());
+
+/** Date.parse rolls 2026-02-30 over into March: the fields are checked one by one. */
+function realInstant(v: string): boolean {
+  const [y, mo, d, h, mi, s] = v.split(/[-Tt :.Zz+]/).map(Number) as number[];
+  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h! < 24 && mi! < 60 && s! < 60 && !Number.isNaN(Date.parse(v));
+}
+
+const lifetime = strictObject({
+  expiresAt: instant.describe('when the bottle expires (RFC 3339)').optional(),
+  ttl: duration.describe('how long after its first creation the bottle expires, e.g. 8h').optional(),
+  onExpiry: z.enum(['stop', 'remove']).describe('stop: containers stopped and kept; remove: removed like an undeclared bottle').default('stop'),
+})
+  .superRefine((value, ctx) => {
+    const report = reporter(ctx, value);
+    if (value.expiresAt === undefined && value.ttl === undefined) report([], 'needs expiresAt or ttl');
+    if (value.expiresAt !== undefined && value.ttl !== undefined) report(['ttl'], 'give either expiresAt or ttl, not both', { at: 'key' });
+  }, whenFieldsParsed)
+  .describe('when the bottle expires, and what is done then');
 
 const bottleSpec = strictObject({
   backend: z.enum(['docker', 'smolvm', 'swarm']).default('docker'),
@@ -99,6 +128,7 @@ const bottleSpec = strictObject({
   sidecars: z.array(sidecar).default([]),
   agent,
   uses: z.array(resourceName).superRefine(uniqueItems(String)).describe('names of SharedSidecars to connect').default([]),
+  lifetime: lifetime.optional(),
 }).superRefine((value, ctx) => checkBottle(value, reporter(ctx, value)), whenFieldsParsed);
 
 const sharedSidecarSpec = strictObject({

@@ -23,7 +23,7 @@ export interface InventoryResource {
    */
   labelHash?: string;
   /** Set once a container from before bottled kept restart policies across signals was updated in place. */
-  restartPolicy?: 'always';
+  restartPolicy?: 'always' | 'no';
   /**
    * Docker's ID of the network or container, recorded once it exists. Labels can be copied onto
    * anything by anyone; an ID cannot: a resource whose ID is not this one is not ours.
@@ -43,6 +43,8 @@ export interface Inventory {
   /** Content hash of each file whose onChange was delivered, by container then path. */
   delivered: Record<string, Record<string, string>>;
   updatedAt?: string;
+  /** When the unit was first created here (a `spec.lifetime.ttl` counts from it). */
+  createdAt?: string;
 }
 
 /**

@@ -33,6 +33,11 @@ export interface UnitStatus {
   resources: ResourceStatus[];
   lastError?: string;
   nextRetryAt?: string;
+  /** `spec.lifetime`: when it expires (or expired), and what is done then. */
+  expiresAt?: string;
+  onExpiry?: 'stop' | 'remove';
+  /** The last notification sent for it (`--notify`). */
+  lastNotification?: { event: string; reason: string; time: string };
   createdAt: string;
   updatedAt: string;
 }

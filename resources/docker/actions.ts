@@ -72,6 +72,8 @@ export type ContainerAction =
   | (Ctr & { kind: 'restart'; delivers: DesiredFile[] })
   /** In-place change of the restart policy, without a restart. */
   | (Ctr & { kind: 'update'; restartPolicy: 'always' })
+  /** Stopped and kept (expiry): Docker's restart policy off first, so an engine restart does not start it. */
+  | (Ctr & { kind: 'stop' })
   | (Ctr & { kind: 'remove' });
 
 /** A rendered file rewritten in place on the host (its container sees it through a bind mount). */

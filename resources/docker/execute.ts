@@ -118,6 +118,14 @@ async function containerStep(a: ContainerAction, inv: Inventory, ctx: ExecContex
         if (r) r.restartPolicy = a.restartPolicy;
       });
       return 'done';
+    case 'stop':
+      await docker.update(name, 'no');
+      await save(() => {
+        const r = inv.resources[name];
+        if (r) r.restartPolicy = 'no';
+      });
+      await docker.stop(name, ctx.stopTimeoutSec);
+      return 'done';
     case 'remove':
       await docker.stop(name, ctx.stopTimeoutSec);
       await docker.removeContainer(name);

@@ -172,7 +172,9 @@ export function planContainers(
     // Created before bottled set `always` with an explicit stop signal: a signal through the kill
     // API on Docker 20.10 marks such a container stopped, so a later crash or engine restart
     // would leave it down (moby#41302). Changed in place, once.
-    if (!o.labels[L.createId] && rec?.restartPolicy !== 'always') {
+    if (rec?.restartPolicy === 'no') {
+      acts.add({ kind: 'update', on: 'container', resource: { type: 'container', name: c.name }, cause: 'restart policy no (stopped at its expiry) -> always', restartPolicy: 'always' });
+    } else if (!o.labels[L.createId] && rec?.restartPolicy !== 'always') {
       acts.add({ kind: 'update', on: 'container', resource: { type: 'container', name: c.name }, cause: 'restart policy unless-stopped -> always (so a signal never turns off Docker\'s restarts)', restartPolicy: 'always' });
     }
     if (!running) {

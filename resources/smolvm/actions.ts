@@ -18,5 +18,7 @@ export type MachineAction =
   | (M & { kind: 'start' | 'restart'; resource: ResourceRef<'machine'>; machine: DesiredMachine; delivers?: DesiredFile[] })
   | (M & { kind: 'exec'; resource: ResourceRef<'machine'>; exec: string[]; delivers: DesiredFile[] })
   | (M & { kind: 'remove'; resource: ResourceRef<'machine'> })
+  /** Stopped and kept (expiry). */
+  | (M & { kind: 'stop'; resource: ResourceRef<'machine'> })
   /** A file copied into the machine (`machine cp`): a machine has no bind mounts. */
   | (M & { kind: 'rewrite-file'; resource: ResourceRef<'file'>; file: DesiredFile; machineName: string; delivers?: DesiredFile[] });

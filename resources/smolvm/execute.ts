@@ -82,6 +82,9 @@ export async function machineStep(a: MachineAction, inv: Inventory, ctx: ExecCon
       await execDelivered(name, a.exec, a.delivers, { exitCode: r.exitCode, output: r.stderr }, inv, save);
       return 'done';
     }
+    case 'stop':
+      await smolvm.stop(a.resource.name);
+      return 'done';
     case 'remove': {
       const name = a.resource.name;
       await smolvm.stop(name).catch(() => {});

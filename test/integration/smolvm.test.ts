@@ -233,3 +233,34 @@ test('watch mode heals a crashed machine through the smolvm poll (no events, no 
     await fs.rm(data, { recursive: true, force: true });
   }
 });
+
+test('an expired smolvm bottle: the machine is stopped with `machine stop --name`, kept, and started again when the time moves', async () => {
+  const w = await new World('vmexpiry').setup();
+  const data = makeDataDir();
+  const env = { SMOLVM_DATA_DIR: data, BOTTLED_TEST_VM_TOKEN: SECRET };
+  const run = () => w.reconcile(['--smolvm', FAKE_SMOLVM], env);
+  const state = () => (JSON.parse(execFileSync(FAKE_SMOLVM, ['machine', 'ls', '--json'], { env: { ...process.env, ...env } }).toString()) as { name: string; state: string }[]).find((m) => m.name === w.name_('ex'))?.state;
+  const withLifetime = (at: string) => spec('ex', { subnet: '192.168.233.0/24' }) + `  lifetime: {expiresAt: "${at}", onExpiry: stop}\n`;
+  try {
+    await w.write('ex.yaml', spec('ex', { subnet: '192.168.233.0/24' }));
+    assert.equal((await run()).code, 0);
+    assert.equal(state(), 'running');
+    const from = readCalls(data).length;
+    await w.write('ex.yaml', withLifetime(new Date(Date.now() - 1000).toISOString()));
+    const r = await run();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(state(), 'stopped', 'kept, not deleted');
+    const calls = readCalls(data).slice(from).map((c) => c.argv.join(' ')).filter((c) => !c.startsWith('machine ls') && !c.startsWith('--version'));
+    assert.deepEqual(calls, [`machine stop --name ${w.name_('ex')}`]);
+    assert.equal((await w.reconcile(['--smolvm', FAKE_SMOLVM], env)).code, 0);
+    assert.equal(state(), 'stopped', 'a later pass does not start it');
+    const st = JSON.parse((await w.run(['status', 'ex', '--json'])).stdout) as { conditions: { type: string; reason: string }[] };
+    assert.equal(st.conditions.find((c) => c.type === 'Ready')!.reason, 'Expired');
+    await w.write('ex.yaml', withLifetime(new Date(Date.now() + 3_600_000).toISOString()));
+    assert.equal((await run()).code, 0);
+    assert.equal(state(), 'running');
+  } finally {
+    await w.cleanup();
+    await fs.rm(data, { recursive: true, force: true });
+  }
+});

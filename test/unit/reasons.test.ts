@@ -39,9 +39,9 @@ test('reasonOf: readiness, abort (what a readiness wait throws when aborted), an
   assert.equal(reasonOf(undefined), 'Failed');
 });
 
-test('the table gives the stalled and quiet sets the controller had before it (plus SharedSidecarInUse, new since)', () => {
+test('the table gives the stalled and quiet sets the controller had before it (plus SharedSidecarInUse and Expired, new since)', () => {
   const stalledBefore = ['InvalidSpec', 'NameCollision', 'SecretMissing', 'SmolvmUnavailable', 'SharedSidecarMissing', 'SubnetUnavailable', 'ArtifactMissing', 'DeletionGuard', 'NetworkForbidden', 'NetworkInUse', 'ForeignEndpoint', 'SharedSidecarInUse'];
-  const quietBefore = ['Suspended', 'EmptySource', 'SourceEmptied'];
+  const quietBefore = ['Suspended', 'EmptySource', 'SourceEmptied', 'Expired'];
   assert.deepEqual([...STALLED_REASONS].sort(), [...stalledBefore].sort());
   assert.deepEqual([...QUIET_HOLDS].sort(), [...quietBefore].sort());
   assert.equal(PLAN_STALLED, STALLED_REASONS);
@@ -55,7 +55,7 @@ test('the table gives the stalled and quiet sets the controller had before it (p
 
 test('failure defaults: only an invalid spec, deliberate holds, an abort and success do not fail --once', () => {
   const notFailures = (Object.keys(REASONS) as Reason[]).filter((r) => !REASONS[r].failure).sort();
-  assert.deepEqual(notFailures, ['Aborted', 'EmptySource', 'InvalidSpec', 'Progressing', 'ProgressingWithRetry', 'SourceEmptied', 'Succeeded', 'Suspended']);
+  assert.deepEqual(notFailures, ['Aborted', 'EmptySource', 'Expired', 'InvalidSpec', 'Progressing', 'ProgressingWithRetry', 'SourceEmptied', 'Succeeded', 'Suspended']);
 });
 
 test('what the watch loop makes of a failed step: an abort in a readiness wait is an abort, a missing smolvm waits like its hold', () => {

@@ -260,7 +260,7 @@ test('SharedSidecar: alias defaults to the name; placeholders are refused', asyn
 });
 
 test('an unknown key far from every known key lists the allowed keys', async () => {
-  assert.deepEqual(await messages(`${AGENT}  zzz: 1\n`), ['spec.zzz: unknown key (allowed here: backend, suspend, network, sidecars, agent, uses)']);
+  assert.deepEqual(await messages(`${AGENT}  zzz: 1\n`), ['spec.zzz: unknown key (allowed here: backend, suspend, network, sidecars, agent, uses, lifetime)']);
 });
 
 test('the command must be a list', async () => {
