@@ -3,12 +3,21 @@
 // persists, so a restarted daemon does not say again what it said. Sending never blocks a
 // pass: each message is queued, retried a few times with backoff, and given up on.
 import type { Logger } from 'pino';
+import type { LoadResult } from '../specs/model.js';
+import { readJson, writeJsonAtomic } from '../state/fsutil.js';
+import type { StatePaths } from '../state/paths.js';
 import { UsageError } from './flags.js';
+import { passNotices, type NotifyState } from './notify-pass.js';
+import type { Plan } from './plan-types.js';
 
 export interface Notification {
-  event: 'not-ready' | 'recovered';
-  bottle: string;
-  kind: 'bottle' | 'shared';
+  /** A bottle's Ready condition: not-ready, recovered. A pass: held, released (the hold ended), applied (a new revision). */
+  event: 'not-ready' | 'recovered' | 'held' | 'released' | 'applied';
+  /** The bottle, for a bottle's own event. */
+  bottle?: string;
+  kind?: 'bottle' | 'shared';
+  /** The bottles a pass hold holds. */
+  bottles?: string[];
   reason: string;
   message: string;
   revision?: string;
@@ -21,7 +30,13 @@ export type NotifyFormat = 'json' | 'slack';
 export function notificationBody(n: Notification, format: NotifyFormat): string {
   if (format === 'slack') {
     const what = n.kind === 'shared' ? `SharedSidecar ${n.bottle}` : `bottle ${n.bottle}`;
-    const text = n.event === 'recovered' ? `:white_check_mark: ${what} is Ready again (${n.message})` : `:warning: ${what} is not Ready: ${n.reason}: ${n.message}`;
+    const held = n.bottles?.length ? ` (holds ${n.bottles.slice(0, 10).join(', ')}${n.bottles.length > 10 ? ', …' : ''})` : '';
+    const text =
+      n.event === 'recovered' ? `:white_check_mark: ${what} is Ready again (${n.message})`
+      : n.event === 'not-ready' ? `:warning: ${what} is not Ready: ${n.reason}: ${n.message}`
+      : n.event === 'held' ? `:no_entry: pass held: ${n.reason}: ${n.message}${held}`
+      : n.event === 'released' ? `:white_check_mark: no longer held: ${n.message}`
+      : `:rocket: ${n.message}`;
     return JSON.stringify({ text: n.revision ? `${text} (revision ${n.revision.slice(0, 12)})` : text });
   }
   return JSON.stringify({ source: 'bottled', ...n });
@@ -96,4 +111,21 @@ export function notifierOf(f: { notify?: string[]; notifyFormat?: string }, log:
     if (parsed.username || parsed.password) throw new UsageError('--notify: a URL with a user or password is refused (it would be logged and cannot be fetched); put a token in the path or query');
   }
   return new Notifier(urls, format, log);
+}
+
+// Passes of one reconciler may run side by side (watch mode): what was said is read and
+// written by one of them at a time.
+let said = Promise.resolve();
+
+/** Send what a pass says as a whole (held, released, applied), once each; see notify-pass.ts. */
+export function notifyPass(paths: StatePaths, plan: Plan, load: LoadResult, send: (n: Notification) => void, planned: (unit: string) => boolean): Promise<void> {
+  const step = said.then(async () => {
+    const file = paths.notifyState;
+    const prev = (await readJson<NotifyState>(file)) ?? { holds: {} };
+    const { notices, next } = passNotices(plan, load, { holds: prev.holds ?? {}, revision: prev.revision, last: prev.last }, new Date().toISOString(), planned);
+    for (const n of notices) send(n);
+    if (notices.length || JSON.stringify(next.holds) !== JSON.stringify(prev.holds ?? {})) await writeJsonAtomic(file, next);
+  });
+  said = step.catch(() => {});
+  return step;
 }

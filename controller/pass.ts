@@ -14,7 +14,7 @@ import { hashKey, Secrets } from '../specs/secrets.js';
 import type { SpecSource } from '../specs/source.js';
 import { EventLog } from '../state/events.js';
 import { fileStamp } from '../state/fsutil.js';
-import { readAllStatus, type UnitStatus } from '../state/status.js';
+import { readAllStatus, writeStatus, type UnitStatus } from '../state/status.js';
 import { ImageCache } from '../state/image-cache.js';
 import { ownerIdentity, type OwnerIdentity } from '../state/owner.js';
 import { normalizeImageRef } from '../resources/docker/image-ref.js';
@@ -33,7 +33,9 @@ import { plan, type Observed, type PlanOptions } from './plan.js';
 import type { Plan, UnitPlan } from './plan-types.js';
 import { renderBottle, renderShared, sharedUnit } from './render.js';
 import { writeUnitStatus } from './status-writer.js';
-import { transitionOf, type Notification } from './notify.js';
+import { notifyPass, transitionOf, type Notification } from './notify.js';
+import { PASS_HOLDS } from './notify-pass.js';
+import type { Reason } from './reasons.js';
 import { SnapshotIndex } from './plan-index.js';
 import { selectDocuments, type Selector } from '../specs/selector.js';
 
@@ -335,15 +337,23 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
   await Promise.all(
     obs.plan.units.map(async (u, i) => {
       const prev = obs.statuses.get(u.unit) ?? null;
-      const { readyChanged: changed, ready } = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, prev);
-      const event = o.notify ? transitionOf(prev?.conditions.find((c) => c.type === 'Ready')?.status, ready) : undefined;
-      if (event && ready) o.notify!({ event, bottle: u.name, kind: u.kind, reason: ready.reason, message: ready.message, revision: u.revision ?? obs.load.revision, time: new Date().toISOString() });
+      const { readyChanged: changed, ready, status } = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, prev);
+      const before = prev?.conditions.find((c) => c.type === 'Ready');
+      const event = o.notify ? transitionOf(before?.status, ready) : undefined;
+      // A pass hold (an invalid file, the guards) is said once for all it holds, by notifyPass.
+      const folded = event && PASS_HOLDS.has((event === 'recovered' ? before?.reason : ready?.reason) as Reason);
+      if (event && ready && status && !folded) {
+        const time = new Date().toISOString();
+        o.notify!({ event, bottle: u.name, kind: u.kind, reason: ready.reason, message: ready.message, revision: u.revision ?? obs.load.revision, time });
+        await writeStatus(o.paths, { ...status, lastNotification: { event, reason: ready.reason, time } }, status);
+      }
       // A hold that is a failure (collision, deletion guard, ...) is an event when it begins.
       if (changed && u.state === 'held' && u.held?.failure) {
         await events.append({ unit: u.unit, reconcileId, action: 'hold', cause: u.held.reason, result: 'failed', error: u.held.message, revision: u.revision ?? obs.load.revision });
       }
     }),
   );
+  if (o.notify) await notifyPass(o.paths, obs.plan, obs.load, o.notify, (u) => !hooks.include || hooks.include(u));
   for (const [i, u] of obs.plan.units.entries()) {
     const r = results[i]!;
     // The deletion guard is one decision for the pass: logged once by the caller, not per bottle.

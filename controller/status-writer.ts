@@ -46,7 +46,7 @@ export async function writeUnitStatus(
   load: LoadResult,
   /** The status before the pass, when the caller read it already (null: there was none). */
   prev?: UnitStatus | null,
-): Promise<{ readyChanged: boolean; ready?: { status: string; reason: string; message: string } }> {
+): Promise<{ readyChanged: boolean; ready?: { status: string; reason: string; message: string }; status?: UnitStatus }> {
   if (u.state === 'removed' && r.ok && !u.expiry?.expired) return { readyChanged: false }; // its status went with it
   const resources = resourceHealth(u, index);
   const notReady = resources.filter((x) => !['present', 'running', 'healthy'].includes(x.health));
@@ -93,7 +93,7 @@ export async function writeUnitStatus(
     ...(u.expiry && { expiresAt: u.expiry.at, onExpiry: u.expiry.onExpiry }),
     ...(prev?.lastNotification && { lastNotification: prev.lastNotification }),
   }, prev);
-  return { readyChanged, ready: status.conditions.find((c) => c.type === 'Ready') };
+  return { readyChanged, ready: status.conditions.find((c) => c.type === 'Ready'), status };
 }
 
 /**

@@ -35,6 +35,10 @@ export class StatePaths {
   get serves(): string {
     return path.join(this.root, 'serves.json');
   }
+  /** What `--notify` has said about passes (held, released, applied), so it is not said twice. */
+  get notifyState(): string {
+    return path.join(this.root, 'notify.json');
+  }
   get sourceStatus(): string {
     return path.join(this.root, 'source.json');
   }

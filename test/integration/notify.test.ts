@@ -74,6 +74,33 @@ describe('notifications', () => {
     assert.equal((await run()).code, 0);
   });
 
+  test('a held pass is said once for all it holds: an invalid file, then the deletion guard; and once when it ends', async () => {
+    bodies.length = 0;
+    await w.write('broken.yaml', 'apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata: {name: broken}\nspec:\n  agent: {image: 7}\n');
+    assert.equal((await run()).code, 2);
+    await run();
+    const held = events().filter((e) => e.event === 'held');
+    assert.deepEqual(held.map((e) => e.reason), ['InvalidSpec'], JSON.stringify(bodies));
+    assert.match((JSON.parse(bodies[0]!) as { message: string }).message, /broken\.yaml:5:\d+: /);
+    await w.rm('broken.yaml');
+    await run();
+    assert.deepEqual(events().map((e) => e.event), ['held', 'released']);
+    // Removing the bottle's file past --max-deletions: one message for the guard, none for alpha itself.
+    bodies.length = 0;
+    await w.write('keep.yaml', bottleYaml('kept', 'suspend: true\nagent: {image: bottled/busybox:local}\n')); // the source is not empty
+    await w.rm('a.yaml');
+    assert.equal((await run(['--max-deletions', '0'])).code, 1);
+    await run(['--max-deletions', '0']);
+    const guard = events() as { event: string; reason: string; bottle?: string; bottles?: string[] }[];
+    assert.deepEqual(guard.map((e) => [e.event, e.reason, e.bottles]), [['held', 'DeletionGuard', ['alpha']]], JSON.stringify(bodies));
+    await w.write('a.yaml', bottleYaml('alpha', `sidecars:\n  - name: proxy\n    image: ${image}\nagent:\n  image: bottled/busybox:local\n  secretEnv: {TOKEN: BOTTLED_TEST_NOTIFY_SECRET}\n`));
+    assert.equal((await run()).code, 0);
+    assert.deepEqual(events().map((e) => [e.event, e.reason]), [['held', 'DeletionGuard'], ['released', 'DeletionGuard']], JSON.stringify(bodies));
+    // The status says what was last said about the bottle.
+    const st = JSON.parse((await w.run(['status', 'alpha', '--json'])).stdout) as { lastNotification?: { event: string } };
+    assert.equal(st.lastNotification?.event, 'recovered');
+  });
+
   test('a URL with a password is refused before anything is done, and the password is not printed', async () => {
     const r = await w.reconcile(['--notify', 'http://user:hunter2pass@127.0.0.1:9/x']);
     assert.equal(r.code, 1);
