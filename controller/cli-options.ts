@@ -33,6 +33,8 @@ export interface CommonFlags {
   notify?: string[];
   notifyFormat?: string;
   source?: boolean;
+  /** status --watch: redraw as it changes. */
+  watch?: boolean;
   dryRun?: boolean;
   once?: boolean;
   retries: string;

@@ -6,17 +6,15 @@ import { DockerError } from '../resources/docker/errors.js';
 import { agentDrivers } from '../resources/runtimes.js';
 import { cmdExec, type ExecFlags } from './exec-cmd.js';
 import { cmdLogs, type LogsFlags } from './logs-cmd.js';
+import { cmdStatus } from './status-cmd.js';
 import { notifierOf } from './notify.js';
 import { loadSpecs } from '../specs/load.js';
 import { formatDiagnostic } from '../specs/model.js';
 import { DirSource } from '../specs/source.js';
 import { gitTracker } from './git-flags.js';
 import type { GitTracker } from './git-tracker.js';
-import { EventLog } from '../state/events.js';
 import { acquireLock, LockHeldError, type HeldLock } from '../state/lock.js';
 import { defaultStateDir, isInside, StatePaths } from '../state/paths.js';
-import { readAllStatus, readStatus, type UnitStatus } from '../state/status.js';
-import { readSourceStatuses, type SourceStatus } from '../state/source-status.js';
 import { durations, ipv4, realish, UsageError, wholeNumber } from './flags.js';
 import { makeLogger } from './log.js';
 import { PassProgress, TtyLine } from './progress.js';
@@ -285,83 +283,6 @@ async function reconcileOnce(f: CommonFlags, o: PassOptions, docker: DockerDrive
   return EXIT.ok;
 }
 
-function age(iso?: string): string {
-  if (!iso) return '-';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
-
-function cond(s: UnitStatus, type: string) {
-  return s.conditions.find((c) => c.type === type);
-}
-
-function sourceLines(src: SourceStatus): string[] {
-  const out = [`source ${src.describe}: ${src.applied ? `applied ${src.applied.slice(0, 12)}` : 'nothing applied'}${src.fetched ? `, newest ${src.fetched.revision.slice(0, 12)} (seen ${age(src.fetched.at)} ago)` : ''}${src.verified ? `, last verified ${src.verified.revision.slice(0, 12)} by ${src.verified.signer}` : ''}`];
-  if (src.failing) out.push(`  ! fetching fails since ${age(src.failing.since)} ago (${src.failing.attempts} attempt${src.failing.attempts === 1 ? '' : 's'}): ${src.failing.error}`);
-  if (src.refused) out.push(`  ! ${src.refused.revision.slice(0, 12)} is not applied (since ${age(src.refused.since)} ago): ${src.refused.problem}`);
-  if (src.forced) out.push(`  history rewritten ${age(src.forced.at)} ago: ${src.forced.from.slice(0, 12)} -> ${src.forced.to.slice(0, 12)} (forced push)`);
-  return out;
-}
-
-async function cmdStatus(name: string | undefined, f: CommonFlags): Promise<number> {
-  const paths = statePaths(f);
-  const sources = (await readSourceStatuses(paths)).sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''));
-  if (f.source) {
-    const events = await new EventLog(paths).tail('source', 10);
-    const serves = await readServes(paths);
-    if (f.json) process.stdout.write(JSON.stringify({ sources, events, serves: serves ?? null }, null, 2) + '\n');
-    else {
-      const out = sources.length ? sources.flatMap(sourceLines) : ['no git source recorded in this state directory'];
-      out.push('', 'Events:', ...events.map((e) => `  ${e.time}  ${e.result.padEnd(6)} ${e.action.padEnd(10)} ${e.error ?? e.cause ?? ''}`));
-      process.stdout.write(out.join('\n') + '\n');
-    }
-    return EXIT.ok;
-  }
-  if (name) {
-    const s = await readStatus(paths, name);
-    if (!s) {
-      process.stderr.write(`no status for ${name}\n`);
-      return EXIT.error;
-    }
-    const events = await new EventLog(paths).tail(name, 10);
-    if (f.json) {
-      process.stdout.write(JSON.stringify({ ...s, events }, null, 2) + '\n');
-      return EXIT.ok;
-    }
-    const out: string[] = [`bottle ${s.unit}  (${s.source ?? '-'}${s.observedRevision ? ` @ ${s.observedRevision.slice(0, 12)}` : ''})`, '', 'Conditions:'];
-    for (const c of s.conditions) out.push(`  ${c.type.padEnd(12)} ${c.status.padEnd(8)} ${c.reason.padEnd(22)} ${age(c.lastTransitionTime).padEnd(5)} ${c.message}`);
-    out.push('', 'Resources:');
-    for (const r of s.resources) out.push(`  ${r.type.padEnd(10)} ${r.name.padEnd(34)} ${r.health}${r.detail ? `  (${r.detail})` : ''}`);
-    if (s.lastError) out.push('', `Last error: ${s.lastError}`);
-    if (s.nextRetryAt) out.push(`Next retry: ${s.nextRetryAt}`);
-    out.push('', 'Events:');
-    for (const e of events) out.push(`  ${e.time}  ${e.result.padEnd(6)} ${e.action.padEnd(12)} ${e.resource ?? ''}  ${e.error ?? e.cause ?? ''}`);
-    process.stdout.write(out.join('\n') + '\n');
-    return EXIT.ok;
-  }
-  const all = await readAllStatus(paths);
-  const serves = await readServes(paths);
-  if (f.json) {
-    // An array, as before; what this reconciler serves is in `status --source --json`.
-    process.stdout.write(JSON.stringify(all, null, 2) + '\n');
-    return EXIT.ok;
-  }
-  const rows = [['NAME', 'READY', 'REASON', 'REVISION', 'AGE', 'MESSAGE']];
-  for (const s of all) {
-    const ready = cond(s, 'Ready');
-    rows.push([s.unit, ready?.status ?? 'Unknown', ready?.reason ?? '-', s.observedRevision?.slice(0, 12) ?? '-', age(s.createdAt), ready?.message ?? '']);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n');
-  // The source the bottles come from, the most recent one read: what is applied, what is wrong.
-  if (sources[0]) process.stdout.write('\n' + sourceLines(sources[0]).join('\n') + '\n');
-  if (serves) process.stdout.write(`\nServes: ${serves.selector !== undefined ? `the bottles matching --selector ${serves.selector}` : 'every bottle of the source'} (since ${serves.since})\n`);
-  return EXIT.ok;
-}
-
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('bottled')
     .description('Keeps AI agent sandboxes (bottles) running exactly as declared')
@@ -393,7 +314,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--notify <url>', 'POST a JSON message on each Ready transition of a bottle (repeatable; also BOTTLED_NOTIFY)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--notify-format <format>', 'json (default) or slack ({"text": …})'),
   ).action(run((f: CommonFlags) => cmdReconcile(f)));
-  common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output').option('--source', 'the git source: revisions fetched, applied, verified, refused; fetch failures')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f)));
+  common(program.command('status [name]').description('conditions and resources per bottle').option('--json', 'machine-readable output').option('--source', 'the git source: revisions fetched, applied, verified, refused; fetch failures').option('--watch', 'redraw the table (or one bottle) as it changes, until Ctrl-C')).action(run((name: string | undefined, f: CommonFlags) => cmdStatus(name, f, statePaths(f))));
   common(program.command('exec <name> [command...]').description("run a command in a bottle's agent (or --container SIDECAR): interactive on a terminal").option('--container <sidecar>', 'a sidecar of the bottle instead of its agent')).action(run((name: string, command: string[], f: ExecFlags) => cmdExec(name, command, f)));
   common(program.command('logs <name>').description("a bottle's containers' logs, interleaved with a `name |` prefix").option('--container <name>', 'one sidecar (or agent)').option('-f, --follow', 'keep following (across a recreate) until Ctrl-C').option('--since <duration>', 'only lines this recent, e.g. 10m').option('--tail <n>', 'the last N lines of each container').option('--json', 'one JSON object a line')).action(run((name: string, f: LogsFlags) => cmdLogs(name, f)));
   program.command('schema').description('print the JSON Schema of spec v1').action(run(async () => {

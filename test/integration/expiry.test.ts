@@ -3,7 +3,8 @@
 // acts at the moment (its resync is an hour away here); --once acts when it runs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, World, bottleYaml, docker, eventually } from '../helpers/harness.js';
+import { spawn } from 'node:child_process';
+import { BIN, Daemon, World, bottleYaml, docker, eventually } from '../helpers/harness.js';
 
 const body = (lifetime = '') => `sidecars:\n  - name: proxy\n    image: bottled/busybox:local\nagent:\n  image: bottled/busybox:local\n${lifetime}`;
 const at = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
@@ -89,5 +90,26 @@ describe('expiry', () => {
     await w.rm('b.yaml');
     assert.equal((await w.reconcile()).code, 0);
     assert.equal(await ready('beta'), undefined);
+  });
+
+  test('status --watch prints the table again when a bottle changes (with EXPIRES), and ends cleanly on SIGTERM', async () => {
+    const p = spawn(process.execPath, [BIN, 'status', '--watch', ...w.flags()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    try {
+      await eventually(async () => out.includes('NAME'), 'first table');
+      const tables = () => out.split(/^--- /m).length - 1;
+      const before = tables();
+      await w.write('d.yaml', bottleYaml('delta', body(`lifetime: {ttl: 2h}\n`)));
+      assert.equal((await w.reconcile()).code, 0);
+      await eventually(async () => tables() > before && /delta\s+True\s+Succeeded\s+\S+\s+\S+\s+in 1h59m|delta\s+True\s+Succeeded\s+\S+\s+\S+\s+in 2h/.test(out), `a table with delta: ${out.slice(-600)}`);
+      const quiet = tables();
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(tables(), quiet, 'nothing changed: nothing printed (a pipe gets changes only)');
+    } finally {
+      p.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 });
