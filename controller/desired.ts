@@ -109,6 +109,8 @@ export interface DesiredUnit {
   alias?: string;
   /** `spec.lifetime`: when the bottle expires and what is done then. */
   lifetime?: LifetimeSpec;
+  /** `spec.agent.shell`: what `bottled exec NAME` runs without a command (kept in the inventory). */
+  shell?: string[];
 }
 
 export type { FileSpec };

@@ -15,6 +15,12 @@ export interface ExecFlags extends CommonFlags {
   container?: string;
 }
 
+/**
+ * No command, no spec.agent.shell: the user's login shell in the container, from its passwd
+ * entry (the image may have bash, or only sh), else /bin/sh.
+ */
+const LOGIN_SHELL = ['/bin/sh', '-c', 's=$(getent passwd "$(id -un 2>/dev/null)" 2>/dev/null | cut -d: -f7); [ -x "$s" ] || s=/bin/sh; exec "$s"'];
+
 /** Exit code when bottled itself cannot run the command (as `docker exec` uses 126/127 for its own). */
 const CANNOT = 125;
 
@@ -46,7 +52,7 @@ export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promis
   // Say in one line when it is not Ready, and why, before trying: the command may still work.
   const ready = (await readStatus(paths, name))?.conditions.find((c) => c.type === 'Ready');
   if (ready && ready.status !== 'True') say(`bottle ${name} is not Ready (${ready.reason}: ${ready.message.split('\n')[0]}); trying anyway`);
-  const command = cmd.length ? cmd : ['/bin/sh'];
+  const command = cmd.length ? cmd : rec.role === 'agent' && inv.shell?.length ? inv.shell : LOGIN_SHELL;
   switch (rec.type) {
     case 'container':
       // Into the container bottled made (its recorded ID), never one that took its name since.

@@ -35,10 +35,17 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
   if (up.source) inv.source = { file: up.source, revision: up.revision };
   Object.assign(inv.subnets, up.subnets);
   let invDirty = !inventory || Object.keys(up.subnets).some((k) => inventory.subnets[k] !== up.subnets[k]);
-  // A ttl counts from here: the first time anything of the declared unit is recorded.
-  if (up.desired && !up.removeUnit && !inv.createdAt) {
-    inv.createdAt = new Date().toISOString();
-    invDirty = true;
+  if (up.desired && !up.removeUnit) {
+    // A ttl counts from here: the first time anything of the declared unit is recorded.
+    if (!inv.createdAt) {
+      inv.createdAt = new Date().toISOString();
+      invDirty = true;
+    }
+    if (unrecorded(up, inv)) {
+      if (up.desired.shell) inv.shell = up.desired.shell;
+      else delete inv.shell;
+      invDirty = true;
+    }
   }
   // Writes are chained: each writes the whole record as it is then, so the file always ends with
   // the latest state even when steps finish out of order.
@@ -124,6 +131,12 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     }
   }
   return { unit: up.unit, ok: true, executed };
+}
+
+/** What the inventory keeps of a declared unit besides its resources, and does not have yet. */
+export function unrecorded(up: UnitPlan, inv: Inventory | undefined): boolean {
+  if (!up.desired || up.removeUnit || !inv) return false;
+  return (!!up.desired.lifetime?.ttl && !inv.createdAt) || JSON.stringify(up.desired.shell) !== JSON.stringify(inv.shell);
 }
 
 /** The step of one action: the core's own (adopt), or its backend's. */

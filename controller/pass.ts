@@ -28,7 +28,7 @@ import { StatePaths } from '../state/paths.js';
 import { readAllInventories, type Inventory } from '../state/inventory.js';
 
 import type { DesiredUnit } from './desired.js';
-import { executeUnit, type ExecContext, type UnitResult } from './execute.js';
+import { executeUnit, unrecorded, type ExecContext, type UnitResult } from './execute.js';
 import { plan, type Observed, type PlanOptions } from './plan.js';
 import type { Plan, UnitPlan } from './plan-types.js';
 import { renderBottle, renderShared, sharedUnit } from './render.js';
@@ -296,8 +296,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
     }
     // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
-    // A ttl needs the unit's creation time recorded, also for one created before bottled kept it.
-    const stamp = !!u.desired?.lifetime?.ttl && !obs.inventories.get(u.unit)?.createdAt && obs.inventories.has(u.unit);
+    // A ttl needs the unit's creation time recorded (also one created before bottled kept it), exec its shell.
+    const stamp = u.state !== 'removed' && unrecorded(u, obs.inventories.get(u.unit));
     const r = !u.actions.length && !u.removeUnit && !stamp ? { unit: u.unit, ok: true, executed: 0 } : await executeUnit(u, obs.inventories.get(u.unit), { ...ctx, signal: hooks.signalFor?.(u.unit) });
     if (r.ok && u.alerts?.length) return { ...r, ok: false, reason: 'ForeignEndpoint', error: u.alerts.join('; ') };
     return r;

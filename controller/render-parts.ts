@@ -126,7 +126,7 @@ export function sharedUnitBase(doc: SharedSidecarDoc, ctx: RenderContext, o: { b
 }
 
 /** What every bottle's desired graph says of the bottle itself, whichever backend renders it. */
-export function bottleUnitBase(doc: BottleDoc): Pick<DesiredUnit, 'unit' | 'kind' | 'name' | 'origin' | 'backend' | 'suspend' | 'uses' | 'lifetime'> {
+export function bottleUnitBase(doc: BottleDoc): Pick<DesiredUnit, 'unit' | 'kind' | 'name' | 'origin' | 'backend' | 'suspend' | 'uses' | 'lifetime' | 'shell'> {
   const b = doc.metadata.name;
-  return { unit: b, kind: 'bottle', name: b, origin: doc.origin, backend: doc.spec.backend, suspend: doc.spec.suspend, uses: doc.spec.uses, ...(doc.spec.lifetime && { lifetime: doc.spec.lifetime }) };
+  return { unit: b, kind: 'bottle', name: b, origin: doc.origin, backend: doc.spec.backend, suspend: doc.spec.suspend, uses: doc.spec.uses, ...(doc.spec.lifetime && { lifetime: doc.spec.lifetime }), ...(doc.spec.agent.shell && { shell: doc.spec.agent.shell }) };
 }

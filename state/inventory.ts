@@ -45,6 +45,8 @@ export interface Inventory {
   updatedAt?: string;
   /** When the unit was first created here (a `spec.lifetime.ttl` counts from it). */
   createdAt?: string;
+  /** `spec.agent.shell`, for `bottled exec` (which reads no spec). */
+  shell?: string[];
 }
 
 /**

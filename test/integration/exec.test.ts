@@ -108,4 +108,20 @@ describe('bottled exec', () => {
       assert.equal((await bottled(w, ['exec', 'alpha'], ['echo', 'back'])).stdout, 'back\n', 'the recreated agent is entered');
     }
   });
+
+  test('no command: the user\'s login shell, or spec.agent.shell once it is declared (no recreate)', async () => {
+    const sh = await bottled(w, ['exec', 'alpha'], [], 'echo via-shell; exit 4\n');
+    assert.equal(sh.code, 4, sh.stderr);
+    assert.equal(sh.stdout, 'via-shell\n');
+    const id = (await docker.getContainer(w.name_('alpha')).inspect()).Id;
+    await w.write('a.yaml', bottleYaml('alpha', 'sidecars:\n  - name: proxy\n    image: bottled/sidecar:local\n    files: [{path: /app/routes.yaml, content: routes-v1}]\nagent:\n  image: bottled/busybox:local\n  shell: [/bin/sh, -c, "echo custom-shell; exit 5"]\n'));
+    assert.equal((await w.reconcile()).code, 0);
+    assert.equal((await docker.getContainer(w.name_('alpha')).inspect()).Id, id, 'the agent is not recreated for its shell');
+    const custom = await bottled(w, ['exec', 'alpha'], []);
+    assert.equal(custom.code, 5, custom.stderr);
+    assert.equal(custom.stdout, 'custom-shell\n');
+    // A sidecar gets the login shell, not the agent's.
+    const side = await bottled(w, ['exec', 'alpha', '--container', 'proxy'], [], 'echo side; exit 0\n');
+    assert.equal(side.stdout, 'side\n');
+  });
 });
