@@ -243,8 +243,10 @@ async function cmdReconcile(f: CommonFlags): Promise<number> {
     const { watch } = await import('./watch.js');
     return await watch(f, o, docker, log, { lock, reacquire: () => acquireLock(paths, { op, timeoutMs: 0 }) });
   } finally {
-    await notifier?.drain(10_000);
+    // Messages still in flight get one notify timeout more, after the lock is let go: a dead
+    // receiver delays the exit by at most that, and the next reconciler not at all.
     await lock.release();
+    await notifier?.drain(notifier.timeoutMs);
   }
 }
 

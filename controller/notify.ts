@@ -60,6 +60,10 @@ export class Notifier {
     private readonly opts = { attempts: 4, timeoutMs: 5_000, backoffMs: 1_000 },
   ) {}
 
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   /** Queue one message to every receiver; returns at once. */
   send = (n: Notification): void => {
     const body = notificationBody(n, this.format);
