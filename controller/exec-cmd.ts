@@ -50,7 +50,8 @@ export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promis
     return CANNOT;
   }
   // Say in one line when it is not Ready, and why, before trying: the command may still work.
-  const ready = (await readStatus(paths, name))?.conditions.find((c) => c.type === 'Ready');
+  const st = await readStatus(paths, name);
+  const ready = st?.conditions.find((c) => c.type === 'Ready');
   if (ready && ready.status !== 'True') say(`bottle ${name} is not Ready (${ready.reason}: ${ready.message.split('\n')[0]}); trying anyway`);
   const command = cmd.length ? cmd : rec.role === 'agent' && inv.shell?.length ? inv.shell : LOGIN_SHELL;
   switch (rec.type) {
@@ -66,8 +67,13 @@ export async function cmdExec(name: string, cmd: string[], f: ExecFlags): Promis
       }
     case 'machine':
       return smolvmExec(f.smolvm ?? 'smolvm', target, command);
+    case 'service': {
+      const node = st?.resources.find((r) => r.name === target)?.node;
+      say(`exec into a Swarm task is not available: it runs on ${node ? `node ${node}` : 'a node'}, whose engine bottled does not reach (the manager has no exec); run docker exec on that node`);
+      return CANNOT;
+    }
     default:
-      say(`exec into a ${rec.type} is not available yet (a Swarm task runs on a node whose engine bottled does not reach)`);
+      say(`exec into a ${rec.type} is not available`);
       return CANNOT;
   }
 }

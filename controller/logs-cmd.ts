@@ -39,7 +39,8 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
   }
   const agent = names.agent(f.prefix, name);
   // Label each container as compose does: the sidecar's name, or `agent`.
-  const all = Object.entries(inv.resources).filter(([, r]) => r.type === 'container').map(([k]) => ({ name: k, label: k === agent ? 'agent' : k.slice(`${f.prefix}-${name}-`.length) }));
+  // Containers, or Swarm services (their logs come from the manager, across tasks and nodes).
+  const all = Object.entries(inv.resources).filter(([, r]) => r.type === 'container' || r.type === 'service').map(([k, r]) => ({ name: k, service: r.type === 'service', label: k === agent ? 'agent' : k.slice(`${f.prefix}-${name}-`.length) }));
   const picked = f.container ? all.filter((c) => c.label === f.container) : all;
   if (!picked.length) {
     process.stderr.write(`bottled: bottle ${name} has no container${f.container ? ` ${f.container} (it has: ${all.map((c) => c.label).sort().join(', ')})` : 's with logs'}${inv.resources[agent]?.type === 'machine' ? '; its smolvm agent has no log stream (smolvm has no machine logs)' : ''}\n`);
@@ -61,10 +62,11 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
     const prefix = `${l.container.padEnd(width)} |`;
     process.stdout.write(`${color ? `\x1b[${COLORS[i % COLORS.length]}m${prefix}\x1b[0m` : prefix} ${l.text}\n`);
   };
-  const ours = (info: Docker.ContainerInspectInfo) => info.Config.Labels?.['bottled.instance'] === f.instance && info.Config.Labels?.['bottled.bottle'] === name;
+  const ours = (labels: Record<string, string> | undefined) => labels?.['bottled.instance'] === f.instance && labels?.['bottled.bottle'] === name;
+  const source = (c: (typeof all)[number]): LogSource => (c.service ? serviceSource(docker, c.name, ours) : containerSource(docker, c.name, ours));
   if (!f.follow) {
     // What exists is shown; a container gone or not bottled's is said, not fatal to the others.
-    const got = await Promise.allSettled(picked.map((c) => readAll(docker, c.name, c.label, since, tail, ours)));
+    const got = await Promise.allSettled(picked.map((c) => readAll(source(c), c.label, since, tail)));
     const lines = got.flatMap((g) => (g.status === 'fulfilled' ? g.value : []));
     lines.sort((a, b) => a.time.localeCompare(b.time));
     for (const l of lines) print(l);
@@ -76,7 +78,7 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await Promise.all(picked.map((c) => follow(docker, c.name, c.label, since, tail, print, stop.signal, ours)));
+    await Promise.all(picked.map((c) => follow(docker, source(c), c.label, since, tail, print, stop.signal)));
   } catch (e) {
     stop.abort();
     process.stderr.write(`bottled: ${(e as Error).message}\n`);
@@ -85,10 +87,61 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
   return 0;
 }
 
-async function readAll(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, ours: (i: Docker.ContainerInspectInfo) => boolean): Promise<Line[]> {
-  const info = await docker.getContainer(name).inspect();
-  if (!ours(info)) throw new Error(`container ${name} is not the one bottled made (its labels say otherwise): not shown`);
-  const buf = (await docker.getContainer(info.Id).logs({ stdout: true, stderr: true, timestamps: true, follow: false, ...(since ? { since } : {}), ...(tail !== undefined ? { tail } : {}) })) as unknown as Buffer;
+/** Where one container's (or one Swarm service's) logs come from. */
+interface LogSource {
+  what: string;
+  /** Its ID if it exists and is bottled's; undefined if it is not there; throws on an engine error. */
+  find(): Promise<string | undefined>;
+  /** False when something else took the name: shown as such, never read. */
+  ours(id: string): Promise<boolean>;
+  logs(id: string, opts: Record<string, unknown>): Promise<unknown>;
+}
+
+const notFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
+
+function containerSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+  const byId = new Map<string, boolean>();
+  return {
+    what: `container ${name}`,
+    async find() {
+      try {
+        const info = await docker.getContainer(name).inspect();
+        byId.set(info.Id, ours(info.Config.Labels));
+        return info.Id;
+      } catch (e) {
+        if (notFound(e)) return undefined;
+        throw e;
+      }
+    },
+    ours: async (id) => byId.get(id) ?? false,
+    logs: (id, opts) => docker.getContainer(id).logs(opts as never) as unknown as Promise<unknown>,
+  };
+}
+
+function serviceSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+  const byId = new Map<string, boolean>();
+  return {
+    what: `service ${name}`,
+    async find() {
+      try {
+        const info = (await docker.getService(name).inspect()) as { ID: string; Spec?: { Labels?: Record<string, string> } };
+        byId.set(info.ID, ours(info.Spec?.Labels));
+        return info.ID;
+      } catch (e) {
+        if (notFound(e)) return undefined;
+        throw e;
+      }
+    },
+    ours: async (id) => byId.get(id) ?? false,
+    logs: (id, opts) => docker.getService(id).logs(opts as never) as unknown as Promise<unknown>,
+  };
+}
+
+async function readAll(src: LogSource, label: string, since: number | undefined, tail: number | undefined): Promise<Line[]> {
+  const id = await src.find();
+  if (!id) throw new Error(`${src.what} is not there`);
+  if (!(await src.ours(id))) throw new Error(`${src.what} is not the one bottled made (its labels say otherwise): not shown`);
+  const buf = (await src.logs(id, { stdout: true, stderr: true, timestamps: true, follow: false, ...(since ? { since } : {}), ...(tail !== undefined ? { tail } : {}) })) as Buffer;
   return demuxBuffer(buf).flatMap(([stream, chunk]) => toLines(chunk.toString('utf8'), label, stream));
 }
 
@@ -96,28 +149,24 @@ async function readAll(docker: Docker, name: string, label: string, since: numbe
  * Follow one container by name: when its stream ends (a pass recreated it, or it stopped), wait
  * for a container of that name to run again and go on from the last line seen.
  */
-async function follow(docker: Docker, name: string, label: string, since: number | undefined, tail: number | undefined, print: (l: Line) => void, signal: AbortSignal, ours: (i: Docker.ContainerInspectInfo) => boolean): Promise<void> {
+async function follow(docker: Docker, src: LogSource, label: string, since: number | undefined, tail: number | undefined, print: (l: Line) => void, signal: AbortSignal): Promise<void> {
   let from = since;
   // The last line printed, per stream: stdout and stderr arrive apart, each in its own order.
   const last = { stdout: '', stderr: '' };
   let first = true;
   let said = false;
   while (!signal.aborted) {
-    let id: string | undefined;
-    try {
-      const info = await docker.getContainer(name).inspect();
-      id = ours(info) ? info.Id : undefined; // a container that took the name is not followed
-    } catch (e) {
-      // Only a container that is not there (yet) is waited for; an engine that fails is an error.
-      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
-    }
+    // Only one that is not there (yet) is waited for; an engine that fails is an error. One that
+    // took the name is not followed.
+    let id = await src.find();
+    if (id && !(await src.ours(id))) id = undefined;
     if (!id && !said) {
-      process.stderr.write(`bottled: ${label}: waiting for ${name} to run again\n`);
+      process.stderr.write(`bottled: ${label}: waiting for ${src.what} to run again\n`);
       said = true;
     }
     if (id) {
       said = false;
-      const stream = (await docker.getContainer(id).logs({ stdout: true, stderr: true, timestamps: true, follow: true, ...(from ? { since: from } : {}), ...(first && tail !== undefined ? { tail } : {}) })) as unknown as Readable;
+      const stream = (await src.logs(id, { stdout: true, stderr: true, timestamps: true, follow: true, ...(from ? { since: from } : {}), ...(first && tail !== undefined ? { tail } : {}) })) as Readable;
       first = false;
       const out = new PassThrough();
       const err = new PassThrough();

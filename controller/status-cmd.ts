@@ -99,7 +99,7 @@ async function renderOne(name: string, f: CommonFlags, paths: StatePaths, now: n
   const out: string[] = [`bottle ${s.unit}  (${s.source ?? '-'}${s.observedRevision ? ` @ ${s.observedRevision.slice(0, 12)}` : ''})`, '', 'Conditions:'];
   for (const c of s.conditions) out.push(`  ${c.type.padEnd(12)} ${c.status.padEnd(8)} ${c.reason.padEnd(22)} ${age(c.lastTransitionTime).padEnd(5)} ${c.message}`);
   out.push('', 'Resources:');
-  for (const r of s.resources) out.push(`  ${r.type.padEnd(10)} ${r.name.padEnd(34)} ${r.health}${r.node ? `  on ${r.node}` : ''}${r.detail ? `  (${r.detail})` : ''}`);
+  for (const r of s.resources) out.push(`  ${r.type.padEnd(10)} ${r.name.padEnd(34)} ${r.health}${r.detail ? `  (${r.detail})` : ''}`);
   if (s.expiresAt) out.push('', `Expires: ${expires(s, now)} (${s.expiresAt}, then ${s.onExpiry})`);
   if (s.lastNotification) out.push(`Last notification: ${s.lastNotification.event} (${s.lastNotification.reason}) ${age(s.lastNotification.time)} ago`);
   if (s.lastError) out.push('', `Last error: ${s.lastError}`);

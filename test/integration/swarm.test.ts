@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
-import { Daemon, World, bottleYaml, dockerExec, eventually, passLog } from '../helpers/harness.js';
+import { spawn } from 'node:child_process';
+import { BIN, Daemon, World, bottleYaml, dockerExec, eventually, passLog } from '../helpers/harness.js';
 import { Lab, type LabNode } from '../helpers/lab-engine.js';
 import { DockerSocketProxy } from '../helpers/socket-proxy.js';
 
@@ -368,6 +369,30 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     } finally {
       await k.cleanup();
     }
+  });
+
+  test('logs of a swarm bottle come from the manager, across nodes; exec says where the task runs instead', async () => {
+    await w.write('e.yaml', bottleYaml('echo', `backend: swarm\nagent:\n  image: ${images.get('bottled/busybox:local')}\n  command: [sh, -c, "echo hello-from-task; echo oops >&2; sleep 3600"]\n  placement: {constraints: [node.labels.zone==c]}\n`));
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
+    assert.equal(await nodeOf(w.name_('echo')), 'n3');
+    let out = '';
+    for (let i = 0; i < 100 && !out.includes('oops'); i++) {
+      out = (await run(['logs', 'echo'])).stdout;
+      if (!out.includes('oops')) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(out, /^agent \| hello-from-task$/m, out);
+    assert.match(out, /^agent \| oops$/m, out);
+    assert.equal((await run(['reconcile', '--once'])).code, 0); // status as it runs now: on n3
+    const ex = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'exec', 'echo', ...w.flags(), '--docker-host', mgr.host, '--', 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(ex.code, 125);
+    assert.match(ex.stderr, /runs on node n3, whose engine bottled does not reach/);
+    await w.rm('e.yaml');
+    assert.equal((await run(['reconcile', '--once'])).code, 0);
   });
 
   test('a worker lost: its task runs on another node, status says which, and the next pass changes nothing', async () => {
