@@ -55,7 +55,8 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
 export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
   if (e.type === 'container' && e.action === 'start') {
     // Every create starts a container: only one of a bottle kept stopped is drift.
-    return { units: unitsOfEvent(e, instance, lookup).filter((u) => lookup.isStoppedOnPurpose?.(u)), died: e.attributes.name };
+    const units = unitsOfEvent(e, instance, lookup).filter((u) => lookup.isStoppedOnPurpose?.(u));
+    return units.length ? { units, died: e.attributes.name } : { units };
   }
   if (!DRIFT_ACTIONS.has(`${e.type}:${e.action}`)) return { units: [] };
   // The list API can lag the event: a container that died, or was connected or disconnected, is

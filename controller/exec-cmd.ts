@@ -19,7 +19,7 @@ export interface ExecFlags extends CommonFlags {
  * No command, no spec.agent.shell: the user's login shell in the container, from its passwd
  * entry (the image may have bash, or only sh), else /bin/sh.
  */
-const LOGIN_SHELL = ['/bin/sh', '-c', 's=$(getent passwd "$(id -un 2>/dev/null)" 2>/dev/null | cut -d: -f7); [ -x "$s" ] || s=/bin/sh; exec "$s"'];
+const LOGIN_SHELL = ['/bin/sh', '-c', 's=$(getent passwd "$(id -un 2>/dev/null)" 2>/dev/null | cut -d: -f7); case "$s" in *nologin|*/false|"") s=/bin/sh;; esac; [ -x "$s" ] || s=/bin/sh; exec "$s"'];
 
 /** Exit code when bottled itself cannot run the command (as `docker exec` uses 126/127 for its own). */
 const CANNOT = 125;

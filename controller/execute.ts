@@ -120,15 +120,15 @@ export async function executeUnit(up: UnitPlan, inventory: Inventory | undefined
     // Only a plan whose `after` names an action that is not in it gets here: a planner bug.
     return { unit: up.unit, ok: false, executed, error: 'actions wait for one another in a circle', reason: 'Failed' };
   }
-  if (up.removeUnit) {
+  if (up.removeUnit && up.expiry?.expired && inv.createdAt) {
+    // Still declared: what stays is when it was first created (a ttl is not counted afresh,
+    // also after a crash here: the record is replaced before anything else goes) and its
+    // status, which says Expired until the document goes.
+    await writeInventory(ctx.paths, { ...emptyInventory(up.unit), source: inv.source, createdAt: inv.createdAt });
+    await removeUnitState(ctx.paths, up.unit, { keepInventory: true });
+  } else if (up.removeUnit) {
     await removeUnitState(ctx.paths, up.unit);
-    if (up.expiry?.expired) {
-      // Still declared: what stays is when it was first created (a ttl is not counted afresh)
-      // and its status, which says Expired until the document goes.
-      if (inv.createdAt) await writeInventory(ctx.paths, { ...emptyInventory(up.unit), source: inv.source, createdAt: inv.createdAt });
-    } else {
-      await removeStatus(ctx.paths, up.unit);
-    }
+    if (!up.expiry?.expired) await removeStatus(ctx.paths, up.unit);
   }
   return { unit: up.unit, ok: true, executed };
 }

@@ -3,7 +3,7 @@
 // once when it ends, whatever the number of passes in between, and not again by a restarted
 // reconciler: what was said is kept in <state>/notify.json. Pure: the caller reads and writes it.
 import { formatDiagnostic, type LoadResult } from '../specs/model.js';
-import type { Notification } from './notify.js';
+import type { Notification } from './notification.js';
 import type { Plan } from './plan-types.js';
 import type { Reason } from './reasons.js';
 
@@ -14,6 +14,8 @@ export interface NotifyState {
   /** The last revision a message said was applied. */
   revision?: string;
   last?: { event: string; reason: string; time: string };
+  /** When the newest load said so far was read (watch mode's passes may finish out of order). */
+  seenAt?: number;
 }
 
 /**

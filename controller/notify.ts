@@ -9,20 +9,9 @@ import type { StatePaths } from '../state/paths.js';
 import { UsageError } from './flags.js';
 import { passNotices, type NotifyState } from './notify-pass.js';
 import type { Plan } from './plan-types.js';
+import type { Notification } from './notification.js';
 
-export interface Notification {
-  /** A bottle's Ready condition: not-ready, recovered. A pass: held, released (the hold ended), applied (a new revision). */
-  event: 'not-ready' | 'recovered' | 'held' | 'released' | 'applied';
-  /** The bottle, for a bottle's own event. */
-  bottle?: string;
-  kind?: 'bottle' | 'shared';
-  /** The bottles a pass hold holds. */
-  bottles?: string[];
-  reason: string;
-  message: string;
-  revision?: string;
-  time: string;
-}
+export type { Notification } from './notification.js';
 
 export type NotifyFormat = 'json' | 'slack';
 
@@ -37,7 +26,9 @@ export function notificationBody(n: Notification, format: NotifyFormat): string 
       : n.event === 'held' ? `:no_entry: pass held: ${n.reason}: ${n.message}${held}`
       : n.event === 'released' ? `:white_check_mark: no longer held: ${n.message}`
       : `:rocket: ${n.message}`;
-    return JSON.stringify({ text: n.revision ? `${text} (revision ${n.revision.slice(0, 12)})` : text });
+    // Slack reads <…> as links and mentions (`<!channel>`): text from spec files must not be.
+    const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return JSON.stringify({ text: esc(n.revision ? `${text} (revision ${n.revision.slice(0, 12)})` : text) });
   }
   return JSON.stringify({ source: 'bottled', ...n });
 }
@@ -122,13 +113,16 @@ export function notifierOf(f: { notify?: string[]; notifyFormat?: string }, log:
 let said = Promise.resolve();
 
 /** Send what a pass says as a whole (held, released, applied), once each; see notify-pass.ts. */
-export function notifyPass(paths: StatePaths, plan: Plan, load: LoadResult, send: (n: Notification) => void, planned: (unit: string) => boolean): Promise<void> {
+export function notifyPass(paths: StatePaths, plan: Plan, load: LoadResult, send: (n: Notification) => void, planned: (unit: string) => boolean, seenAt: number): Promise<void> {
   const step = said.then(async () => {
     const file = paths.notifyState;
     const prev = (await readJson<NotifyState>(file)) ?? { holds: {} };
+    // A pass that read the specs before one already said: its view is older (an earlier
+    // revision, a file since fixed) and says nothing.
+    if (prev.seenAt !== undefined && seenAt < prev.seenAt) return;
     const { notices, next } = passNotices(plan, load, { holds: prev.holds ?? {}, revision: prev.revision, last: prev.last }, new Date().toISOString(), planned);
     for (const n of notices) send(n);
-    if (notices.length || JSON.stringify(next.holds) !== JSON.stringify(prev.holds ?? {})) await writeJsonAtomic(file, next);
+    if (notices.length || JSON.stringify(next.holds) !== JSON.stringify(prev.holds ?? {})) await writeJsonAtomic(file, { ...next, seenAt });
   });
   said = step.catch(() => {});
   return step;

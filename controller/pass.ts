@@ -261,6 +261,7 @@ async function observeWorkloads(o: PassOptions, backends: AgentRuntime[], planne
 export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger, hooks: PassHooks = {}): Promise<PassResult> {
   const reconcileId = crypto.randomBytes(6).toString('hex');
   const plog = log.child({ reconcileId });
+  const seenAt = Date.now();
   const obs = await observeAndPlan(o, docker, { createKey: true, include: hooks.include, reinspect: hooks.reinspect });
   hooks.planned?.(obs.plan);
   const events = new EventLog(o.paths);
@@ -293,6 +294,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
     });
   const runUnit = async (u: UnitPlan): Promise<UnitResult> => {
     if (u.state === 'held') {
+      // A held bottle that runs still has its first creation recorded (a ttl counts from it).
+      if (u.held!.reason !== 'Suspended' && unrecorded(u, obs.inventories.get(u.unit))) await executeUnit({ ...u, actions: [] }, obs.inventories.get(u.unit), ctx).catch(() => {});
       return { unit: u.unit, ok: !u.held!.failure, executed: 0, error: u.held!.failure ? u.held!.message : undefined, reason: u.held!.reason };
     }
     // A removed unit with nothing left to remove (a crash after its last step) still drops its state.
@@ -339,10 +342,8 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       const prev = obs.statuses.get(u.unit) ?? null;
       const { readyChanged: changed, ready, status } = await writeUnitStatus(o.paths, u, results[i]!, index, obs.load, prev);
       const before = prev?.conditions.find((c) => c.type === 'Ready');
-      const event = o.notify ? transitionOf(before?.status, ready) : undefined;
-      // A pass hold (an invalid file, the guards) is said once for all it holds, by notifyPass.
-      const folded = event && PASS_HOLDS.has((event === 'recovered' ? before?.reason : ready?.reason) as Reason);
-      if (event && ready && status && !folded) {
+      const event = o.notify ? bottleEvent(before, ready, prev?.lastNotification?.event) : undefined;
+      if (event && ready && status) {
         const time = new Date().toISOString();
         o.notify!({ event, bottle: u.name, kind: u.kind, reason: ready.reason, message: ready.message, revision: u.revision ?? obs.load.revision, time });
         await writeStatus(o.paths, { ...status, lastNotification: { event, reason: ready.reason, time } }, status);
@@ -353,7 +354,7 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       }
     }),
   );
-  if (o.notify) await notifyPass(o.paths, obs.plan, obs.load, o.notify, (u) => !hooks.include || hooks.include(u));
+  if (o.notify) await notifyPass(o.paths, obs.plan, obs.load, o.notify, (u) => !hooks.include || hooks.include(u), seenAt);
   for (const [i, u] of obs.plan.units.entries()) {
     const r = results[i]!;
     // The deletion guard is one decision for the pass: logged once by the caller, not per bottle.
@@ -379,4 +380,20 @@ function hostSubnets(): string[] {
     }
   }
   return out;
+}
+
+/**
+ * What a bottle's own message says, if anything. A pass hold (an invalid file, the guards) is
+ * said once for all it holds, by notifyPass: while it holds, the bottle says nothing; once it
+ * lets go, the bottle says what is new since its own last message (broken in another way, or
+ * recovered from what it said before).
+ */
+function bottleEvent(before: { status: string; reason: string } | undefined, ready: { status: string; reason: string; message: string } | undefined, lastSaid: string | undefined): Notification['event'] | undefined {
+  if (!ready || PASS_HOLDS.has(ready.reason as Reason)) return undefined;
+  if (before && PASS_HOLDS.has(before.reason as Reason)) {
+    if (ready.status === 'False' && lastSaid !== 'not-ready') return 'not-ready';
+    if (ready.status === 'True' && lastSaid === 'not-ready') return 'recovered';
+    return undefined;
+  }
+  return transitionOf(before?.status, ready);
 }

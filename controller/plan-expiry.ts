@@ -21,13 +21,16 @@ export function expiryOf(d: DesiredUnit, inv: Inventory | undefined, now: number
   // expiry removed everything, so the bottle is not created again with a fresh ttl).
   const from = inv?.createdAt ? Date.parse(inv.createdAt) : now;
   const at = from + (l.ttl ?? 0);
+  if (!Number.isFinite(at) || Math.abs(at) > 8.64e15) return undefined; // the schema bounds ttl; a corrupt createdAt must not stop the planner
   return { at: new Date(at).toISOString(), onExpiry: l.onExpiry, expired: at <= now, ...(!inv?.createdAt && { fromNow: true }) };
 }
 
 /** The actions of a unit past its expiry, or the hold that says it has expired and nothing is left to do. */
 export function planExpired(d: DesiredUnit, inv: Inventory | undefined, input: PlanInput, index: SnapshotIndex, exp: Expiry): UnitPlan {
   const owned = index.ownedBy(d.unit);
-  const exists = owned.containers.length + owned.networks.length + owned.workloads.length > 0;
+  // --adopt after a lost state directory: what it would take over is stopped too, never left running.
+  const adoptable = index.adoptableBy(d.unit);
+  const exists = owned.containers.length + owned.networks.length + owned.workloads.length > 0 || (exp.onExpiry === 'stop' && adoptable.containers.length > 0);
   const done = (message: string) => ({ ...heldUnit(d.unit, inv, { reason: 'Expired', message, failure: false }, d), expiry: exp });
   const when = `expired at ${exp.at}`;
   if (exp.onExpiry === 'remove') {
@@ -54,7 +57,7 @@ export function planExpired(d: DesiredUnit, inv: Inventory | undefined, input: P
     }
   }
   const role = (c: ObservedContainer) => (c.labels[L.role] === 'agent' ? 0 : 1);
-  for (const c of [...owned.containers].sort((a, b) => role(a) - role(b) || a.name.localeCompare(b.name))) {
+  for (const c of [...owned.containers, ...adoptable.containers].sort((a, b) => role(a) - role(b) || a.name.localeCompare(b.name))) {
     const up = c.state === 'running' || c.state === 'restarting' || c.state === 'paused';
     // Stopped by hand or by a crash, it keeps Docker's restart policy: an engine restart would
     // start it again. The stop step also turns that policy off.

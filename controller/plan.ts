@@ -129,7 +129,8 @@ function holdSharedInUse(units: UnitPlan[], index: SnapshotIndex, inventories: M
           // nor one that still declares it (held SharedSidecarMissing): deleting the document
           // was what its author asked for.
           const lets = other?.actions.some((a) => a.kind === 'disconnect' && a.resource.name === c.name && a.networkName === net);
-          if (other?.state !== 'removed' && !lets && other?.held?.reason !== 'SharedSidecarMissing') users.add(claim.unit);
+          // Nor an expired bottle: stopped and kept, it uses nothing.
+          if (other?.state !== 'removed' && !lets && other?.held?.reason !== 'SharedSidecarMissing' && !other?.expiry?.expired) users.add(claim.unit);
         }
       }
     }

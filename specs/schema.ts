@@ -109,9 +109,11 @@ function realInstant(v: string): boolean {
   return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h! < 24 && mi! < 60 && s! < 60 && !Number.isNaN(Date.parse(v));
 }
 
+const TEN_YEARS_MS = 87_600 * 3_600_000;
+
 const lifetime = strictObject({
   expiresAt: instant.describe('when the bottle expires (RFC 3339)').optional(),
-  ttl: duration.describe('how long after its first creation the bottle expires, e.g. 8h').optional(),
+  ttl: duration.refine((ms) => ms <= TEN_YEARS_MS, { error: 'must be at most 87600h (10 years)' }).describe('how long after its first creation the bottle expires, e.g. 8h').optional(),
   onExpiry: z.enum(['stop', 'remove']).describe('stop: containers stopped and kept; remove: removed like an undeclared bottle').default('stop'),
 })
   .superRefine((value, ctx) => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { StatePaths } from './paths.js';
 import { readJson, writeJsonAtomic } from './fsutil.js';
 
@@ -106,7 +107,12 @@ export async function writeInventory(paths: StatePaths, inv: Inventory): Promise
   await writeJsonAtomic(paths.inventory(inv.unit), inv);
 }
 
-/** The unit is gone: drop its inventory and rendered files. */
-export async function removeUnitState(paths: StatePaths, unit: string): Promise<void> {
-  await fs.rm(paths.unitDir(unit), { recursive: true, force: true });
+/** The unit is gone: drop its inventory and rendered files (or only the files). */
+export async function removeUnitState(paths: StatePaths, unit: string, opts: { keepInventory?: boolean } = {}): Promise<void> {
+  if (!opts.keepInventory) return fs.rm(paths.unitDir(unit), { recursive: true, force: true });
+  const dir = paths.unitDir(unit);
+  const keep = path.basename(paths.inventory(unit));
+  for (const e of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (e !== keep) await fs.rm(path.join(dir, e), { recursive: true, force: true });
+  }
 }

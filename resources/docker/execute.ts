@@ -119,11 +119,13 @@ async function containerStep(a: ContainerAction, inv: Inventory, ctx: ExecContex
       });
       return 'done';
     case 'stop':
-      await docker.update(name, 'no');
+      // Recorded first: a crash after the update must not leave a policy `no` that the record
+      // does not know of (nothing would turn it back on when the bottle is given more time).
       await save(() => {
         const r = inv.resources[name];
         if (r) r.restartPolicy = 'no';
       });
+      await docker.update(name, 'no');
       await docker.stop(name, ctx.stopTimeoutSec);
       return 'done';
     case 'remove':

@@ -17,7 +17,7 @@ export const smolvmPlanner: AgentPlanner<DesiredMachine, ObservedMachine> = {
   withAddresses,
   plan: planMachine,
   removal: (o, cause) => ({ kind: 'remove', on: 'machine', resource: { type: 'machine', name: o.name }, cause }),
-  stopping: (o, cause) => (o.machine.state === 'stopped' && !o.machine.stalePid ? undefined : { kind: 'stop', on: 'machine', resource: { type: 'machine', name: o.name }, cause }),
+  stopping: (o, cause) => (o.machine.state === 'stopped' ? undefined : { kind: 'stop', on: 'machine', resource: { type: 'machine', name: o.name }, cause }),
   health: machineHealth,
 };
 

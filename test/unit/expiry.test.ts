@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Inventory } from '../../state/inventory.js';
 import { plan } from '../../controller/plan.js';
 import { formatPlan, planJson, roughDuration } from '../../controller/plan-format.js';
-import { apply, bottle, empty, input, lines, unit } from '../fixtures/plan-world.js';
+import { apply, bottle, empty, input, lines, loadOf, unit } from '../fixtures/plan-world.js';
 import { loadSpecs } from '../../specs/load.js';
 import { memorySource } from '../fixtures/specs/tree.js';
 
@@ -123,6 +123,18 @@ test('ttl counts from the first creation the inventory records, also after a rem
   assert.equal(unit(plan({ ...input([bottle('a', { lifetime: { ttl: 4 * 3_600_000, onExpiry: 'remove' } })], empty(), new Map([['a', inv]])), now: T }), 'a').state, 'changes', 'a longer ttl brings it back');
 });
 
+test('an expired bottle is no user of a SharedSidecar whose document went: the sidecar is removed, not held', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const cache = { kind: 'SharedSidecar' as const, metadata: { name: 'cache', labels: {} }, origin: { file: 'cache.yaml', line: 1, col: 1 }, spec: { image: 'side:1', alias: 'pkg-cache', env: {}, secretEnv: {}, files: [], ports: [], init: true } };
+  apply(plan({ ...input([], snap, invs, { load: loadOf([bottle('u', { uses: ['cache'] })], { shared: new Map([['cache', cache]]) }) }), now: T }), snap, invs);
+  assert.ok(snap.containers.find((c) => c.name === 'bottle-shared-cache')?.networks['bottle-u-net'], 'joined');
+  const expired = bottle('u', { uses: ['cache'], lifetime: { expiresAt: '2026-12-01T11:00:00.000Z', onExpiry: 'stop' } });
+  const p = plan({ ...input([], snap, invs, { load: loadOf([expired]) }), now: T });
+  assert.equal(unit(p, 'u').expiry?.expired, true);
+  assert.equal(unit(p, 'shared.cache').state, 'removed', JSON.stringify(unit(p, 'shared.cache').held));
+});
+
 test('a suspended bottle is not stopped at expiry (suspend touches nothing)', () => {
   const u = unit(plan({ ...input([bottle('a', { suspend: true, lifetime: { expiresAt: '2026-11-30T00:00:00.000Z', onExpiry: 'stop' } })], empty()), now: T }), 'a');
   assert.equal(u.held?.reason, 'Suspended');
@@ -136,6 +148,7 @@ test('spec.lifetime is validated with positions', async () => {
   assert.match((await bad('{expiresAt: "2026-12-01T12:00:00Z", ttl: 1h}')).join('\n'), /either expiresAt or ttl/);
   assert.match((await bad('{ttl: 1h, onExpiry: delete}')).join('\n'), /onExpiry/);
   assert.deepEqual(await bad('{expiresAt: "2026-12-01T13:00:00+01:00", onExpiry: remove}'), []);
+  assert.match((await bad('{ttl: 99999999999h}')).join('\n'), /at most 87600h/, 'a ttl past what a date can hold is refused, not a planner crash');
   const swarm = await parseDocument('apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata: {name: a}\nspec:\n  backend: swarm\n  agent: {image: x}\n  lifetime: {ttl: 1h}\n');
   assert.match(swarm.join('\n'), /:7:3: .*onExpiry: stop \(the default\) is not available on the swarm backend/);
 });

@@ -47,3 +47,10 @@ test('the Slack body of pass events', () => {
   const n = passNotices({ units: [held('a', 'DeletionGuard')], pruneGuard: 'x' }, loadOf([bottle('z')]), state, T, all).notices[0]!;
   assert.match((JSON.parse(notificationBody(n, 'slack')) as { text: string }).text, /^:no_entry: pass held: DeletionGuard: m \(holds a\)$/);
 });
+
+test('Slack text from spec files cannot mention or link: <, > and & are escaped', () => {
+  const body = notificationBody({ event: 'held', reason: 'InvalidSpec', message: 'x.yaml:1:1: "<!channel> <https://evil|ok> & co"', time: T }, 'slack');
+  const text = (JSON.parse(body) as { text: string }).text;
+  assert.ok(!/[<>]/.test(text), text);
+  assert.match(text, /&lt;!channel&gt; &lt;https:\/\/evil\|ok&gt; &amp; co/);
+});
