@@ -99,42 +99,40 @@ interface LogSource {
 
 const notFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
 
-function containerSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+/** One container's or one Swarm service's logs, found by name and proven bottled's by its labels. */
+function logSource(what: string, inspect: () => Promise<{ id: string; labels?: Record<string, string> }>, logs: LogSource['logs'], ours: (l: Record<string, string> | undefined) => boolean): LogSource {
   const byId = new Map<string, boolean>();
   return {
-    what: `container ${name}`,
+    what,
     async find() {
       try {
-        const info = await docker.getContainer(name).inspect();
-        byId.set(info.Id, ours(info.Config.Labels));
-        return info.Id;
+        const { id, labels } = await inspect();
+        byId.set(id, ours(labels));
+        return id;
       } catch (e) {
         if (notFound(e)) return undefined;
         throw e;
       }
     },
     ours: async (id) => byId.get(id) ?? false,
-    logs: (id, opts) => docker.getContainer(id).logs(opts as never) as unknown as Promise<unknown>,
+    logs,
   };
 }
 
-function serviceSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
-  const byId = new Map<string, boolean>();
-  return {
-    what: `service ${name}`,
-    async find() {
-      try {
-        const info = (await docker.getService(name).inspect()) as { ID: string; Spec?: { Labels?: Record<string, string> } };
-        byId.set(info.ID, ours(info.Spec?.Labels));
-        return info.ID;
-      } catch (e) {
-        if (notFound(e)) return undefined;
-        throw e;
-      }
-    },
-    ours: async (id) => byId.get(id) ?? false,
-    logs: (id, opts) => docker.getService(id).logs(opts as never) as unknown as Promise<unknown>,
+function containerSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+  const inspect = async () => {
+    const i = await docker.getContainer(name).inspect();
+    return { id: i.Id, labels: i.Config.Labels };
   };
+  return logSource(`container ${name}`, inspect, (id, opts) => docker.getContainer(id).logs(opts as never) as unknown as Promise<unknown>, ours);
+}
+
+function serviceSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+  const inspect = async () => {
+    const i = (await docker.getService(name).inspect()) as { ID: string; Spec?: { Labels?: Record<string, string> } };
+    return { id: i.ID, labels: i.Spec?.Labels };
+  };
+  return logSource(`service ${name}`, inspect, (id, opts) => docker.getService(id).logs(opts as never) as unknown as Promise<unknown>, ours);
 }
 
 async function readAll(src: LogSource, label: string, since: number | undefined, tail: number | undefined): Promise<Line[]> {
