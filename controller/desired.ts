@@ -1,4 +1,5 @@
 import type { FileSpec, HealthcheckSpec, LifetimeSpec, OnChange, Origin } from '../specs/model.js';
+import type { Security } from './security.js';
 
 /** The desired resource graph of one unit (a bottle, later also a shared sidecar). */
 
@@ -60,6 +61,9 @@ export interface DesiredContainer {
   healthcheck?: HealthcheckSpec;
   ports: number[];
   resources?: { cpus?: number; memoryMiB?: number };
+  /** Hardening, resolved over the role's defaults (controller/security.ts). */
+  security: Security;
+  runtime?: string;
   primary: Endpoint;
   /** Networks bottled manages for this unit that the container also joins (part of the hash). */
   managedExtras: Endpoint[];

@@ -2,6 +2,7 @@ import stringify from 'safe-stable-stringify';
 import { sha256 } from '../state/fsutil.js';
 import type { DesiredContainer, DesiredNetwork } from './desired.js';
 import { HASH_VERSION, hashedLabels } from './labels.js';
+import { securityText, type Security } from './security.js';
 
 /**
  * The create-time configuration of a container: everything that can only change by recreating
@@ -25,6 +26,8 @@ export function containerConfig(
     ports: [...c.ports].sort((a, b) => a - b),
     publishHost: c.ports.length ? publishHost : null,
     resources: c.resources ?? null,
+    security: c.security,
+    ...(c.runtime && { runtime: c.runtime }),
     network: c.primary,
     managedExtras: c.managedExtras,
     // The host side is part of the bind: a moved state dir means new mounts.
@@ -86,6 +89,12 @@ export function describeConfigChange(
       out.push(`env ${changed.join(', ')} changed`);
     } else if (k === 'mounts') {
       out.push('files changed');
+    } else if (k === 'security') {
+      const was = isRecord(a) ? (a as unknown as Security) : undefined;
+      // Created before these settings, or under older defaults: the defaults moved, not the spec.
+      out.push(!was || was.hardening !== (d as Security).hardening ? `hardening defaults changed: ${securityText(d as Security)}` : `security: ${securityText(d as Security)}`);
+    } else if (k === 'runtime') {
+      out.push(`runtime ${a === undefined ? 'default' : String(a)} -> ${d === undefined ? 'default' : String(d)}`);
     } else {
       out.push(`${k} changed`);
     }

@@ -21,4 +21,6 @@ export interface WorkloadObservation {
 export interface Observed extends DockerSnapshot {
   /** A backend absent here was not asked (no bottle of it) this pass. */
   workloads?: Map<string, WorkloadObservation>;
+  /** The engine's registered OCI runtimes, asked only when a planned container names one. */
+  runtimes?: string[];
 }

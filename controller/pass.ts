@@ -139,6 +139,7 @@ export async function observeAndPlan(
   await stamped;
   await reinspect(snapshot, docker, opts.reinspect);
   snapshot.workloads = await observeWorkloads(o, wantedBackends(desired, inventories), planned);
+  if (planned.some((d) => d.containers.some((c) => c.runtime))) snapshot.runtimes = await docker.runtimes();
   const observedSecrets = new Map<string, Record<string, string | undefined>>();
   await Promise.all([
     ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {

@@ -44,6 +44,9 @@ export function guards(d: DesiredUnit, input: PlanInput, index: SnapshotIndex, c
     }
   }
   for (const c of d.containers) {
+    if (c.runtime && snapshot.runtimes && !snapshot.runtimes.includes(c.runtime)) {
+      return stop('RuntimeMissing', `${roleOf(d, c.name)} asks for runtime ${c.runtime}, which the engine does not have (registered: ${snapshot.runtimes.join(', ') || 'none'}); register it in /etc/docker/daemon.json, e.g. {"runtimes": {"${c.runtime}": {"path": "/usr/bin/${c.runtime}"}}}, and restart dockerd${c.runtime === 'runsc' ? ' (Debian: apt-get install runsc)' : ''}`);
+    }
     for (const [k, v] of Object.entries(c.secretEnv)) {
       if (input.secretDigest(v) === undefined) return stop('SecretMissing', `${c.name}: secretEnv ${k} names ${v}, which is not set in the environment or --secrets-file`);
     }

@@ -26,6 +26,7 @@ export type Reason =
   | 'ImageMissing'
   | 'NetworkMissing'
   | 'NetworkAmbiguous'
+  | 'RuntimeMissing'
   | 'SharedSidecarUnavailable'
   | 'DependencyNotReady'
   // A step that failed.
@@ -77,6 +78,7 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = {
   Expired: quiet('spec.lifetime says its time is over: stopped and kept, or removed'),
   ImageMissing: retried('an image is not on the engine (bottled does not pull)'),
   NetworkMissing: retried('agent.networks names a network that does not exist'),
+  RuntimeMissing: retried('a container asks for an OCI runtime the engine has not registered'),
   NetworkAmbiguous: retried('agent.networks names a network that more than one network is named'),
   SharedSidecarUnavailable: retried("a used SharedSidecar's container name is taken by another container"),
   DependencyNotReady: retried('a placeholder cannot be resolved from what runs'),

@@ -1,4 +1,5 @@
 // Pieces of rendering that every backend's renderer shares: files, sidecars, placeholders.
+import { resolveSecurity } from './security.js';
 import type { BottleDoc, ContainerCommon, FileSpec, SharedSidecarDoc, SidecarSpec } from '../specs/model.js';
 import { scanPlaceholders } from '../specs/placeholders.js';
 import { sha256 } from '../state/fsutil.js';
@@ -50,8 +51,8 @@ export function renderFiles(files: FileSpec[], unit: string, container: string, 
 }
 
 /** What a sidecar and a shared sidecar run with: the same fields, the same meaning. */
-export function runtimeOf(s: ContainerCommon): Pick<DesiredContainer, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck' | 'ports'> {
-  return { image: s.image, command: s.command, env: s.env, secretEnv: s.secretEnv, init: s.init, healthcheck: s.healthcheck, ports: s.ports };
+export function runtimeOf(s: ContainerCommon, role: 'sidecar' | 'shared'): Pick<DesiredContainer, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck' | 'ports' | 'security' | 'runtime'> {
+  return { image: s.image, command: s.command, env: s.env, secretEnv: s.secretEnv, init: s.init, healthcheck: s.healthcheck, ports: s.ports, security: resolveSecurity(role, s.security, s.env), ...(s.runtime && { runtime: s.runtime }) };
 }
 
 /** A sidecar of a bottle: the same container on either backend, but for the extra networks it joins. */
@@ -64,7 +65,7 @@ export function renderSidecar(s: SidecarSpec, doc: BottleDoc, ctx: RenderContext
     name,
     role: 'sidecar',
     component: s.name,
-    ...runtimeOf(s),
+    ...runtimeOf(s, 'sidecar'),
     primary: { network, aliases: s.aliases, ip: s.ip },
     managedExtras,
     externalNetworks: [],

@@ -5,6 +5,7 @@ import { ownershipLabels } from './labels.js';
 import { names } from './names.js';
 import { bottleNetworks, bottleUnitBase, renderFiles, renderSidecar, runtimeOf, sharedUnitBase, type RenderContext, placeholdersIn } from './render-parts.js';
 import { unitKey } from './unit-key.js';
+import { resolveSecurity } from './security.js';
 
 export { placeholdersIn, prefixFor, type RenderContext } from './render-parts.js';
 
@@ -45,6 +46,8 @@ function renderDockerBottle(doc: BottleDoc, ctx: RenderContext): DesiredUnit {
     init: a.init,
     ports: [],
     resources: a.resources,
+    security: resolveSecurity('agent', a.security, a.env),
+    ...(a.runtime && { runtime: a.runtime }),
     primary: { network: netName, aliases: [] },
     managedExtras: [],
     externalNetworks: a.networks,
@@ -81,7 +84,7 @@ export function renderShared(doc: SharedSidecarDoc, ctx: RenderContext): Desired
         type: 'container',
         name,
         role: 'shared',
-        ...runtimeOf(s),
+        ...runtimeOf(s, 'shared'),
         primary: { network: netName, aliases: [s.alias] },
         managedExtras: [],
         externalNetworks: [],

@@ -35,6 +35,21 @@ export interface ContainerCommon {
   ports: number[];
   healthcheck?: HealthcheckSpec;
   init: boolean; // default true (bottled extension: `init: false` opts out)
+  security?: SecuritySpec;
+  /** An OCI runtime registered with the engine (runsc, kata-runtime, crun, sysbox-runc). */
+  runtime?: string;
+}
+
+/** Over the hardened defaults of the container's role (controller/security.ts). */
+export interface SecuritySpec {
+  capAdd?: string[];
+  capDrop?: string[];
+  noNewPrivileges?: boolean;
+  readOnlyRootfs?: boolean;
+  /** 0: no limit. */
+  pidsLimit?: number;
+  /** Writable tmpfs paths besides /tmp, /run, /var/tmp and $HOME, with readOnlyRootfs. */
+  writable?: string[];
 }
 
 /** Swarm's placement, as written (swarm backend only). */
@@ -65,6 +80,8 @@ export interface AgentSpec {
   placement?: PlacementSpec;
   /** What `bottled exec NAME` runs without a command. */
   shell?: string[];
+  security?: SecuritySpec;
+  runtime?: string;
 }
 
 export interface LifetimeSpec {

@@ -50,11 +50,13 @@ export function checkSharedSidecarEnv(env: Record<string, string>, report: Repor
 }
 
 /** A SharedSidecar on swarm is a service: the same refusals as a swarm bottle's sidecar. */
-export function checkSharedSidecarBackend(spec: { backend?: 'docker' | 'swarm'; ports: number[]; files: FileSpec[]; placement?: unknown }, report: Report): void {
+export function checkSharedSidecarBackend(spec: { backend?: 'docker' | 'swarm'; ports: number[]; files: FileSpec[]; placement?: unknown; security?: unknown; runtime?: string }, report: Report): void {
   if (spec.backend !== 'swarm') {
     if (spec.placement) report(['placement'], 'applies only to the swarm backend (this SharedSidecar runs on docker, one host)', { at: 'key' });
     return;
   }
+  if (spec.security) report(['security'], 'is not available on the swarm backend yet (services get no hardening settings from bottled)', { at: 'key' });
+  if (spec.runtime) report(['runtime'], "is not available on the swarm backend yet: a runtime is a setting of each node's engine", { at: 'key' });
   if (spec.ports.length > 0) report(['ports'], "published ports are not available on the swarm backend (they need the routing mesh, which bottled's dnsrr services do not use)", { at: 'key' });
   spec.files.forEach((f, i) => {
     if (f.onChange.type === 'signal' || f.onChange.type === 'exec') {
@@ -172,6 +174,8 @@ function checkAgentForBackend(spec: BottleSpec, report: Report): void {
   if (agent.networks.length > 0) {
     report(['agent', 'networks'], 'applies only to the docker backend (a smolvm machine joins no Docker network)');
   }
+  if (agent.security) report(['agent', 'security'], 'applies to containers: a smolvm machine is isolated by its own kernel (the sidecars may have security:)', { at: 'key' });
+  if (agent.runtime) report(['agent', 'runtime'], 'applies to containers: a smolvm agent is a microVM already', { at: 'key' });
   agent.files.forEach((file, index) => {
     if (file.onChange.type === 'signal') {
       report(
@@ -192,6 +196,11 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
   if (agent.image === undefined) report(['agent', 'image'], 'is required with the swarm backend');
   if (agent.from !== undefined) report(['agent', 'from'], 'is only for the smolvm backend; the swarm backend runs agent.image', { at: 'key' });
   if (agent.networks.length > 0) report(['agent', 'networks'], 'is not available on the swarm backend yet: the agent joins only its bottle overlay', { at: 'key' });
+  // Not yet applied to services: refused rather than accepted and dropped.
+  for (const [path, c] of [...spec.sidecars.map((s, i) => [['sidecars', i], s] as const), [['agent'], agent] as const]) {
+    if (c.security) report([...path, 'security'], 'is not available on the swarm backend yet (services get no hardening settings from bottled)', { at: 'key' });
+    if (c.runtime) report([...path, 'runtime'], 'is not available on the swarm backend yet: a runtime is a setting of each node\'s engine', { at: 'key' });
+  }
   if (spec.lifetime?.onExpiry === 'stop') {
     // A service scaled to nothing keeps no container: there would be nothing stopped to keep.
     report(['lifetime'], 'onExpiry: stop (the default) is not available on the swarm backend: Swarm keeps no stopped task to look into; write onExpiry: remove', { at: 'key' });

@@ -41,6 +41,19 @@ const whenFieldsParsed = {
   when: (payload: z.core.ParsePayload) => payload.issues.every((issue) => issue.code === 'unrecognized_keys'),
 };
 
+// Linux capability names as Docker takes them (without CAP_), and ALL.
+const CAPABILITIES = ['ALL', 'AUDIT_CONTROL', 'AUDIT_READ', 'AUDIT_WRITE', 'BLOCK_SUSPEND', 'BPF', 'CHECKPOINT_RESTORE', 'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'IPC_LOCK', 'IPC_OWNER', 'KILL', 'LEASE', 'LINUX_IMMUTABLE', 'MAC_ADMIN', 'MAC_OVERRIDE', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_RAW', 'PERFMON', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYSLOG', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_CHROOT', 'SYS_MODULE', 'SYS_NICE', 'SYS_PACCT', 'SYS_PTRACE', 'SYS_RAWIO', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'WAKE_ALARM'] as const;
+const capability = z.string().transform((v) => v.toUpperCase().replace(/^CAP_/, '')).pipe(z.enum(CAPABILITIES, { error: 'is not a Linux capability (e.g. NET_RAW, NET_BIND_SERVICE, SYS_PTRACE; or ALL)' }));
+const security = strictObject({
+  capAdd: z.array(capability).describe("capabilities added to Docker's defaults (each one widens the seal: plan says so)").optional(),
+  capDrop: z.array(capability).describe('capabilities dropped (replaces the default list: [] keeps all of Docker\'s defaults)').optional(),
+  noNewPrivileges: z.boolean().describe('setuid binaries do not elevate (default true)').optional(),
+  readOnlyRootfs: z.boolean().describe('a read-only root filesystem; /tmp, /run, /var/tmp, $HOME and `writable` are tmpfs').optional(),
+  pidsLimit: z.number().int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 (no limit) or more' }).max(4_194_304, { error: 'must be at most 4194304' }).describe('most processes and threads at once (0: no limit; default 4096 agent, 1024 sidecars)').optional(),
+  writable: z.array(z.string().regex(/^\/[^\0:,]*$/, { error: 'must be an absolute path without ":" or ","' })).describe('more tmpfs paths with readOnlyRootfs').optional(),
+}).describe('hardening over the defaults (see the README)');
+const ociRuntime = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'must be the name of a runtime registered with the engine, e.g. runsc' }).describe('an OCI runtime registered with the engine: runsc (gVisor), kata-runtime, crun, sysbox-runc');
+
 const containerFields = {
   image: imageReference.describe('container image'),
   command: commandList.describe("replaces the image's CMD").optional(),
@@ -50,6 +63,8 @@ const containerFields = {
   ports: z.array(port).superRefine(uniqueItems(String)).describe('container ports to publish').default([]),
   healthcheck: healthcheck.optional(),
   init: z.boolean().describe('run an init process as PID 1 (bottled extension, default true)').default(true),
+  security: security.optional(),
+  runtime: ociRuntime.optional(),
 };
 
 // Swarm's own syntax, passed through: `node.labels.zone==a`, `node.role!=manager`.
@@ -90,6 +105,8 @@ const agent = strictObject({
     memoryMiB: z.number().int({ error: 'must be a whole number of MiB', abort: true }).positive({ error: 'must be greater than 0', abort: true }).min(6, { error: 'must be at least 6 (Docker refuses less)' }).max(2 ** 30, { error: 'must be at most 1073741824 (1 PiB)' }).optional(),
   }).optional(),
   init: containerFields.init,
+  security: containerFields.security,
+  runtime: containerFields.runtime,
   placement: placement.optional(),
   shell: commandList.describe('what `bottled exec NAME` runs when no command is given (default: the user\'s login shell, else /bin/sh)').optional(),
 }).superRefine((value, ctx) => checkContainer(value, reporter(ctx, value)), whenFieldsParsed);

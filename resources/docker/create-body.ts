@@ -1,4 +1,5 @@
 import type { Endpoint } from '../../controller/desired.js';
+import type { Security } from '../../controller/security.js';
 
 /** Everything a container is created with, decided before the driver is called. */
 export interface ContainerCreate {
@@ -23,6 +24,8 @@ export interface ContainerCreate {
   /** Read-only single-file bind mounts: host path -> path in the container. */
   binds: { host: string; path: string }[];
   resources?: { cpus?: number; memoryMiB?: number };
+  security: Security;
+  runtime?: string;
   /** API 1.41 honours one network at create; the others are connected before start. */
   primary: Endpoint;
 }
@@ -60,6 +63,12 @@ export function containerCreateBody(c: ContainerCreate): Record<string, unknown>
       ...(portKeys.length ? { PortBindings: Object.fromEntries(portKeys.map((k) => [k, [{ HostIp: c.publishHost, HostPort: '' }]])) } : {}),
       ...(c.resources?.cpus ? { NanoCpus: Math.round(c.resources.cpus * 1e9) } : {}),
       ...(c.resources?.memoryMiB ? { Memory: c.resources.memoryMiB * 1024 * 1024 } : {}),
+      ...(c.security.capAdd.length ? { CapAdd: c.security.capAdd } : {}),
+      ...(c.security.capDrop.length ? { CapDrop: c.security.capDrop } : {}),
+      ...(c.security.noNewPrivileges ? { SecurityOpt: ['no-new-privileges:true'] } : {}),
+      ...(c.security.pidsLimit !== null ? { PidsLimit: c.security.pidsLimit } : {}),
+      ...(c.security.readOnlyRootfs ? { ReadonlyRootfs: true, Tmpfs: Object.fromEntries(c.security.tmpfs.map((p) => [p, 'rw,nosuid,nodev'])) } : {}),
+      ...(c.runtime ? { Runtime: c.runtime } : {}),
     },
     NetworkingConfig: {
       EndpointsConfig: {

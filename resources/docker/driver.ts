@@ -108,6 +108,18 @@ export class DockerDriver {
     await this.call('ping', () => this.docker.ping());
   }
 
+  /**
+   * The OCI runtimes registered with the engine (`runc`, `runsc`, …): one `info` call, kept for a
+   * minute (registering one takes a restart of dockerd), so passes keep a constant call count.
+   */
+  async runtimes(): Promise<string[]> {
+    if (this.runtimeCache && Date.now() - this.runtimeCache.at < 60_000) return this.runtimeCache.names;
+    const info = (await this.call('info', () => this.docker.info())) as { Runtimes?: Record<string, unknown> };
+    this.runtimeCache = { at: Date.now(), names: Object.keys(info.Runtimes ?? {}).sort() };
+    return this.runtimeCache.names;
+  }
+  private runtimeCache?: { at: number; names: string[] };
+
   /** One snapshot: three list calls, whatever the number of bottles. */
   async snapshot(): Promise<DockerSnapshot> {
     const [nets, ctrs, imgs] = await Promise.all([

@@ -197,6 +197,8 @@ function createSpec(c: DesiredContainer, config: Record<string, unknown>, hash: 
     init: c.init,
     binds: c.files.map((f) => ({ host: f.hostPath, path: f.path })),
     resources: c.resources,
+    security: c.security,
+    ...(c.runtime && { runtime: c.runtime }),
     primary: c.primary,
   };
 }

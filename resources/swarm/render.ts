@@ -10,7 +10,7 @@ const NO_PLACEMENT = { constraints: [], preferences: [] };
 
 /** A sidecar's or SharedSidecar's runtime fields, as a service takes them (ports are refused on swarm). */
 function serviceRuntime(c: ContainerCommon): Pick<DesiredService, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck'> {
-  const { ports: _ports, ...rt } = runtimeOf(c);
+  const { ports: _ports, security: _security, runtime: _runtime, ...rt } = runtimeOf(c, 'sidecar');
   return rt;
 }
 

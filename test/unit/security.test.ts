@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeConfigChange } from '../../controller/hash.js';
+import { plan } from '../../controller/plan.js';
+import { resolveSecurity } from '../../controller/security.js';
+import type { Inventory } from '../../state/inventory.js';
+import { apply, bottle, empty, input, unit } from '../fixtures/plan-world.js';
+
+test('defaults by role: the agent loses NET_RAW, MKNOD, AUDIT_WRITE, SETFCAP, SYS_CHROOT; sidecars the first three; both no-new-privileges and a pids limit', () => {
+  assert.deepEqual(resolveSecurity('agent', undefined, {}), { hardening: 1, capAdd: [], capDrop: ['AUDIT_WRITE', 'MKNOD', 'NET_RAW', 'SETFCAP', 'SYS_CHROOT'], noNewPrivileges: true, readOnlyRootfs: false, pidsLimit: 4096, tmpfs: [] });
+  assert.deepEqual(resolveSecurity('sidecar', undefined, {}).capDrop, ['AUDIT_WRITE', 'MKNOD', 'NET_RAW']);
+  assert.equal(resolveSecurity('shared', undefined, {}).pidsLimit, 1024);
+  assert.deepEqual(resolveSecurity('agent', { readOnlyRootfs: true, writable: ['/cache'] }, { HOME: '/home/node' }).tmpfs, ['/cache', '/home/node', '/run', '/tmp', '/var/tmp']);
+  assert.equal(resolveSecurity('agent', { pidsLimit: 0 }, {}).pidsLimit, null);
+});
+
+test('an upgrade from a bottled without hardening recreates each container once, and plan says why', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a')], snap, invs)), snap, invs);
+  // What an older bottled recorded and labelled: the same configuration without `security`.
+  for (const [name, rec] of Object.entries(invs.get('a')!.resources)) {
+    if (rec.type !== 'container' || !rec.applied) continue;
+    const { security: _s, ...old } = rec.applied as Record<string, unknown>;
+    rec.applied = old;
+    rec.specHash = 'old';
+    snap.containers.find((c) => c.name === name)!.labels['bottled.spec-hash'] = 'old';
+  }
+  const u = unit(plan(input([bottle('a')], snap, invs)), 'a');
+  const recreates = u.actions.filter((a) => a.kind === 'recreate');
+  assert.equal(recreates.length, 2);
+  for (const a of recreates) assert.match(a.cause, /^hardening defaults changed: drop AUDIT_WRITE, MKNOD, NET_RAW.*; no-new-privileges; pids limit \d+$/);
+  assert.equal(describeConfigChange({ runtime: 'runsc' }, {}), 'runtime runsc -> default');
+});
