@@ -30,6 +30,8 @@ unpack openssh-server openssh usr/sbin/sshd /usr/sbin/sshd "for the tests' own l
 # The swarm tests serve their images from Debian's docker-registry on a lab bridge (never a
 # registry outside), as real users distribute images to a swarm.
 unpack docker-registry registry usr/bin/docker-registry /usr/bin/docker-registry "for the swarm tests' lab registry"
+# The gVisor tests register Debian's runsc with a lab engine of their own (never the host's).
+unpack runsc runsc usr/bin/runsc /usr/bin/runsc "for the gVisor tests' lab engine"
 bash scripts/build-images.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build

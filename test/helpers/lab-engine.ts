@@ -302,3 +302,23 @@ async function waitGone(p: ChildProcess | undefined): Promise<void> {
     p.once('exit', () => (clearTimeout(t), resolve()));
   });
 }
+
+/** Debian's runsc: installed, or unpacked into .cache/tools by scripts/setup.sh. */
+export function runscBinary(): string | undefined {
+  return ['/usr/bin/runsc', `${ROOT}/.cache/tools/runsc/usr/bin/runsc`].find((p) => existsSync(p));
+}
+
+/**
+ * runsc's runtime arguments for this machine. Its default network mode refuses to start where
+ * `/proc/1/ns/net` cannot be read (a sandboxed machine: it takes that for the root network
+ * namespace); `--network=host` then keeps the sandbox in the container's own namespace, so
+ * Docker's isolation is unchanged (engine-lab.md). Detected, not assumed.
+ */
+export async function runscArgs(): Promise<string[]> {
+  try {
+    await fs.readlink('/proc/1/ns/net');
+    return [];
+  } catch {
+    return ['--network=host'];
+  }
+}
