@@ -67,6 +67,7 @@ export function formatPlan(p: Plan, opts: { color: boolean; verbose?: boolean; n
       lines.push(`  ${c.chg('!')} held: ${msg}`);
     }
     for (const a of u.alerts ?? []) lines.push(`  ${c.del('!')} alert: ${a}`);
+    for (const w of u.widens ?? []) lines.push(`  ${c.del('!')} widens the seal: ${w}`);
     if (u.state === 'in-sync' && !u.alerts?.length) lines.push(c.dim('  = in sync'));
     for (const a of u.actions) {
       if (a.implicit) continue;
@@ -132,6 +133,7 @@ export function planJson(p: Plan): unknown {
       state: u.state,
       ...(u.held ? { held: u.held } : {}),
       ...(u.alerts ? { alerts: u.alerts } : {}),
+      ...(u.widens ? { widens: u.widens } : {}),
       ...(u.expiry ? { expiry: { at: u.expiry.at, onExpiry: u.expiry.onExpiry, expired: u.expiry.expired } } : {}),
       actions: u.actions.map((a) => ({
         id: a.id,

@@ -44,6 +44,8 @@ export interface UnitPlan {
   alerts?: string[];
   /** `spec.lifetime`: when the unit expires (or expired), and what is done then. */
   expiry?: Expiry;
+  /** How this plan widens what the unit's containers can reach or do (plan's `!` lines). */
+  widens?: string[];
 }
 
 export interface Expiry {

@@ -16,6 +16,7 @@ import type { UnitPlan } from './plan-types.js';
 import { dynamicRange, gatewayOf } from './subnets.js';
 import type { UnitKey } from './unit-key.js';
 import { REASONS, type Reason } from './reasons.js';
+import { widenings } from './seal.js';
 
 /** The actions that bring one declared unit from what runs to what its spec says. */
 export function planUnit(
@@ -128,6 +129,8 @@ export function planUnit(
 
   base.actions = acts.list;
   base.state = acts.list.length ? 'changes' : 'in-sync';
+  const widens = acts.list.length ? widenings(d, inv) : [];
+  if (widens.length) base.widens = widens;
   base.specHash = sha256(unitHashes.join(','));
   return base;
 }

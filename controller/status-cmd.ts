@@ -10,6 +10,7 @@ import type { CommonFlags } from './cli-options.js';
 import { EXIT } from './exit-codes.js';
 import type { NotifyState } from './notify-pass.js';
 import { roughDuration } from './plan-format.js';
+import { sealText } from './seal.js';
 
 export async function cmdStatus(name: string | undefined, f: CommonFlags, paths: StatePaths): Promise<number> {
   if (!f.watch) {
@@ -100,6 +101,12 @@ async function renderOne(name: string, f: CommonFlags, paths: StatePaths, now: n
   for (const c of s.conditions) out.push(`  ${c.type.padEnd(12)} ${c.status.padEnd(8)} ${c.reason.padEnd(22)} ${age(c.lastTransitionTime).padEnd(5)} ${c.message}`);
   out.push('', 'Resources:');
   for (const r of s.resources) out.push(`  ${r.type.padEnd(10)} ${r.name.padEnd(34)} ${r.health}${r.detail ? `  (${r.detail})` : ''}`);
+  const sealed = s.resources.filter((r) => r.seal);
+  if (sealed.length) {
+    out.push('', 'Seal (what each container can reach and do, by construction):');
+    const width = Math.max(...sealed.map((r) => r.name.length));
+    for (const r of sealed) out.push(`  ${r.name.padEnd(width)}  ${sealText(r.seal!)}`);
+  }
   if (s.expiresAt) out.push('', `Expires: ${expires(s, now)} (${s.expiresAt}, then ${s.onExpiry})`);
   if (s.lastNotification) out.push(`Last notification: ${s.lastNotification.event} (${s.lastNotification.reason}) ${age(s.lastNotification.time)} ago`);
   if (s.lastError) out.push('', `Last error: ${s.lastError}`);

@@ -7,6 +7,7 @@ import { L } from './labels.js';
 import type { UnitPlan } from './plan-types.js';
 import { isStalled, type Reason } from './reasons.js';
 import { agentBackend } from '../resources/backends.js';
+import { sealOf } from './seal.js';
 
 // Typed here rather than in state/status.ts: what is read back from disk may be any string.
 type Cond = Omit<Condition, 'lastTransitionTime' | 'reason'> & { reason: Reason };
@@ -21,6 +22,7 @@ export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatu
     out.push({ type: 'network', name: n.name, health: o ? 'present' : 'missing' });
   }
   const planned = new Map(u.actions.flatMap((a) => ('container' in a && a.container.hash ? [[a.resource.name, a.container.hash] as const] : [])));
+  const internal = (net: string) => index.networksByName.get(net)?.[0]?.internal;
   for (const c of d.containers) {
     const found = index.containersByName.get(c.name);
     const o = found && index.owns(d.unit, found) ? found : undefined;
@@ -28,11 +30,14 @@ export function resourceHealth(u: UnitPlan, index: SnapshotIndex): ResourceStatu
       out.push({ type: 'container', name: c.name, health: 'missing' });
       continue;
     }
+    const seal = sealOf(c, internal);
+    const at = out.length;
     const want = planned.get(c.name);
     if (want && o.labels[L.specHash] !== want) out.push({ type: 'container', name: c.name, health: 'drifted', detail: 'spec hash differs' });
     else if (o.state !== 'running') out.push({ type: 'container', name: c.name, health: 'stopped', detail: o.status });
     else if (o.health === 'starting' || o.health === 'unhealthy' || o.health === 'healthy') out.push({ type: 'container', name: c.name, health: o.health });
     else out.push({ type: 'container', name: c.name, health: 'running' });
+    out[at] = { ...out[at]!, seal };
   }
   if (d.workload) out.push(...(agentBackend(d.workload.backend)?.health(u, d.workload, index) ?? []));
   return out;

@@ -21,6 +21,16 @@ export interface ResourceStatus {
   detail?: string;
   /** The Swarm node (hostname) its task runs, or last ran, on. */
   node?: string;
+  /** What a container can reach and do by construction (controller/seal.ts). */
+  seal?: {
+    networks: { name: string; routeOut: boolean }[];
+    ports: number[];
+    runtime: string;
+    capAdd: string[];
+    capDrop: string[];
+    noNewPrivileges: boolean;
+    readOnlyRootfs: boolean;
+  };
 }
 
 export interface UnitStatus {

@@ -37,6 +37,32 @@ describe('isolation: hardened containers', () => {
     assert.doesNotMatch(agentChroot.out, /rc=0/, 'SYS_CHROOT is dropped for the agent');
   });
 
+  test('the seal report says per container what it can reach and do; plan marks each change that widens it with !', async () => {
+    const st = await w.run(['status', 'alpha']);
+    assert.match(st.stdout, new RegExp(`Seal .*:\\n(.*\\n)*  ${w.name_('alpha')} +networks ${w.name_('alpha', 'net')} \\(no route out\\); runtime runc; drops AUDIT_WRITE, MKNOD, NET_RAW, SETFCAP, SYS_CHROOT; no-new-privileges`), st.stdout);
+    const json = JSON.parse((await w.run(['status', 'alpha', '--json'])).stdout) as { resources: { name: string; seal?: { networks: { routeOut: boolean }[] } }[] };
+    assert.equal(json.resources.find((r) => r.name === w.name_('alpha'))?.seal?.networks[0]?.routeOut, false);
+    await docker.createNetwork({ Name: `${w.prefix}-tools`, CheckDuplicate: true });
+    try {
+      await w.write('a.yaml', bottleYaml('alpha', `sidecars:\n  - name: proxy\n    image: bottled/sidecar:local\n    egress: true\n    ports: [8080]\nagent:\n  image: bottled/busybox:local\n  networks: [${w.prefix}-tools]\n  security: {capAdd: [SYS_PTRACE], capDrop: [MKNOD], noNewPrivileges: false}\n`));
+      const plan = await w.run(['plan']);
+      const bangs = plan.stdout.split('\n').filter((l) => l.includes('! widens the seal:')).map((l) => l.replace(/^.*widens the seal: /, ''));
+      assert.deepEqual(bangs.sort(), [
+        'agent gains capability SYS_PTRACE',
+        'agent keeps capabilities AUDIT_WRITE, NET_RAW, SETFCAP, SYS_CHROOT (dropped until now)',
+        'agent: no-new-privileges off (setuid binaries can elevate)',
+        `agent joins ${w.prefix}-tools (agent.networks): a network bottled does not seal`,
+        `sidecar proxy joins ${w.name_('alpha', 'egress')}: a route out`,
+        'sidecar proxy publishes port 8080',
+      ].sort(), plan.stdout);
+      const pj = JSON.parse((await w.run(['plan', '--json'])).stdout) as { bottles: { name: string; widens?: string[] }[] };
+      assert.equal(pj.bottles.find((b) => b.name === 'alpha')?.widens?.length, 6);
+    } finally {
+      await w.write('a.yaml', bottleYaml('alpha', 'sidecars:\n  - name: proxy\n    image: bottled/sidecar:local\nagent:\n  image: bottled/busybox:local\n'));
+      await docker.getNetwork(`${w.prefix}-tools`).remove().catch(() => {});
+    }
+  });
+
   test('overrides: capabilities back or added, no-new-privileges off, a read-only root with writable tmpfs; plan says why it recreates', async () => {
     await w.write('a.yaml', bottleYaml('alpha', 'sidecars:\n  - name: proxy\n    image: bottled/sidecar:local\nagent:\n  image: bottled/busybox:local\n  env: {HOME: /home/node}\n  security: {capDrop: [], capAdd: [net_raw, CAP_SYS_PTRACE], noNewPrivileges: false, readOnlyRootfs: true, pidsLimit: 0, writable: [/work]}\n'));
     const plan = await w.run(['plan']);

@@ -32,3 +32,16 @@ test('an upgrade from a bottled without hardening recreates each container once,
   for (const a of recreates) assert.match(a.cause, /^hardening defaults changed: drop AUDIT_WRITE, MKNOD, NET_RAW.*; no-new-privileges; pids limit \d+$/);
   assert.equal(describeConfigChange({ runtime: 'runsc' }, {}), 'runtime runsc -> default');
 });
+
+test('plan marks a runtime downgrade from gVisor, and nothing for a change that narrows the seal', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  const gv = bottle('a', { agent: { ...bottle('a').spec.agent, runtime: 'runsc' } });
+  apply(plan(input([gv], snap, invs)), snap, invs);
+  const down = unit(plan(input([bottle('a')], snap, invs)), 'a');
+  assert.deepEqual(down.widens, ['agent leaves runtime runsc for runc (the host\'s kernel again)']);
+  const narrower = bottle('a', { agent: { ...bottle('a').spec.agent, runtime: 'runsc', security: { capDrop: ['ALL'], readOnlyRootfs: true } } });
+  const n = unit(plan(input([narrower], snap, invs)), 'a');
+  assert.ok(n.actions.length > 0);
+  assert.equal(n.widens, undefined);
+});
