@@ -33,6 +33,8 @@ export interface LabOptions {
   images?: string[];
   /** Extra dockerd arguments (e.g. `--config-file F`). */
   dockerdArgs?: string[];
+  /** Extra dockerd arguments that need the node (e.g. `--dns` at its own address). */
+  dockerdArgsFor?: (node: LabNode) => string[];
   /**
    * Debian's docker-registry on the lab bridge (`registry` below), which every node trusts over
    * plain HTTP: images reach a swarm's nodes the way they do for real users.
@@ -104,7 +106,7 @@ export class Lab {
       'nsenter',
       [`--net=/run/netns/${node.netns}`, 'unshare', '-m', '-u', '--propagation', 'slave', 'sh', '-c', script, 'sh',
         'dockerd', '--data-root', `${node.dir}/data`, '--exec-root', `${node.dir}/exec`, '--pidfile', `${node.dir}/docker.pid`,
-        '-H', node.host, ...(this.opts.registry ? ['--insecure-registry', this.registry] : []), ...(this.opts.dockerdArgs ?? [])],
+        '-H', node.host, ...(this.opts.registry ? ['--insecure-registry', this.registry] : []), ...(this.opts.dockerdArgs ?? []), ...(this.opts.dockerdArgsFor?.(node) ?? [])],
       { stdio: ['ignore', log.fd, log.fd], detached: true },
     );
     node.launcher.unref();
