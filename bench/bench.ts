@@ -30,13 +30,14 @@ import { mb, ms } from './table.js';
 import { swarmBench } from './swarm.js';
 
 const USAGE =
-  'usage: bench.ts [--quick] [--json] [--watch] [--swarm] [--notify] [--scale [--sizes 10,50,100,200] [--concurrency N]] [--concurrency-sweep [--sizes 50,200] [--levels 2,4,8,16]]\n' +
+  'usage: bench.ts [--quick] [--json] [--watch] [--swarm] [--notify] [--runtimes] [--scale [--sizes 10,50,100,200] [--concurrency N]] [--concurrency-sweep [--sizes 50,200] [--levels 2,4,8,16]]\n' +
   '  --quick   N=10 only (targets checked at 10 bottles instead of 60)\n  --json    machine-readable output on stdout\n' +
   '  --watch   watch mode only: file-drop-to-running latency, idle daemon with 20 bottles\n' +
   '  --scale   cold/no-op/change/teardown at each size, beside the raw-API floor of the same run\n' +
   '  --concurrency-sweep  bottled cold converge and teardown at each --concurrency level\n' +
   '  --swarm   backend: swarm on a three-node lab swarm beside the minimal Swarm API calls (N=10, 30, node loss)\n' +
-  '  --notify  a pass that sends 10 notifications: no receiver, one that answers, one that never does\n';
+  '  --notify  a pass that sends 10 notifications: no receiver, one that answers, one that never does\n' +
+  '  --runtimes  agents under runc and runsc (gVisor) on a lab engine: cold converge of 10, exec, syscalls\n';
 const argv = process.argv.slice(2);
 const VALUED = new Set(['--sizes', '--concurrency', '--levels']);
 for (let i = 0; i < argv.length; i++) {
@@ -49,7 +50,7 @@ for (let i = 0; i < argv.length; i++) {
     i++;
     continue;
   }
-  if (!['--quick', '--json', '--watch', '--scale', '--concurrency-sweep', '--swarm', '--notify'].includes(a)) {
+  if (!['--quick', '--json', '--watch', '--scale', '--concurrency-sweep', '--swarm', '--notify', '--runtimes'].includes(a)) {
     process.stderr.write(`bench: unknown option ${a}\n${USAGE}`);
     process.exit(64);
   }
@@ -123,6 +124,13 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     say(`${sig}: stopping and cleaning up`);
     void interruptAndClean(sig).finally(() => process.exit(130));
   });
+}
+
+if (argv.includes('--runtimes')) {
+  const { runtimesBench } = await import('./runtimes.js');
+  process.stdout.write((await runtimesBench((fn) => cleanups.push(fn))) + '\n');
+  await cleanupAll();
+  process.exit(0);
 }
 
 if (argv.includes('--notify')) {
