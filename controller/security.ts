@@ -35,6 +35,8 @@ export interface Security {
   pidsLimit: number | null;
   /** tmpfs mounts (only with readOnlyRootfs). */
   tmpfs: string[];
+  /** Instead of the image's user. */
+  user?: string;
 }
 
 /** A container's effective settings: its `security:` over the defaults of its role. */
@@ -51,6 +53,7 @@ export function resolveSecurity(role: 'agent' | 'sidecar' | 'shared', spec: Secu
     readOnlyRootfs,
     pidsLimit: pids === 0 ? null : pids,
     tmpfs: readOnlyRootfs ? [...new Set([...TMPFS_DEFAULT, ...home, ...(spec?.writable ?? [])])].sort() : [],
+    ...(spec?.user !== undefined && { user: spec.user }),
   };
 }
 
@@ -62,5 +65,6 @@ export function securityText(s: Security): string {
   if (s.noNewPrivileges) parts.push('no-new-privileges');
   parts.push(s.pidsLimit === null ? 'no pids limit' : `pids limit ${s.pidsLimit}`);
   if (s.readOnlyRootfs) parts.push(`read-only root (writable: ${s.tmpfs.join(', ')})`);
+  if (s.user !== undefined) parts.push(`user ${s.user}`);
   return parts.join('; ');
 }

@@ -50,6 +50,8 @@ export interface SecuritySpec {
   pidsLimit?: number;
   /** Writable tmpfs paths besides /tmp, /run, /var/tmp and $HOME, with readOnlyRootfs. */
   writable?: string[];
+  /** The user the container runs as (`1000`, `1000:1000`, `node`), instead of the image's. */
+  user?: string;
 }
 
 /** Swarm's placement, as written (swarm backend only). */

@@ -50,6 +50,7 @@ const security = strictObject({
   noNewPrivileges: z.boolean().describe('setuid binaries do not elevate (default true)').optional(),
   readOnlyRootfs: z.boolean().describe('a read-only root filesystem; /tmp, /run, /var/tmp, $HOME and `writable` are tmpfs').optional(),
   pidsLimit: z.number().int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 (no limit) or more' }).max(4_194_304, { error: 'must be at most 4194304' }).describe('most processes and threads at once (0: no limit; default 4096 agent, 1024 sidecars)').optional(),
+  user: z.string().regex(/^([a-z_][a-z0-9_-]{0,31}|\d{1,10})(:([a-z_][a-z0-9_-]{0,31}|\d{1,10}))?$/, { error: 'must be a user (and group) as docker run --user takes them: 1000, 1000:1000, node or node:staff' }).describe("the user it runs as, instead of the image's (files it owns follow)").optional(),
   writable: z.array(z.string().regex(/^\/[^\0:,]*$/, { error: 'must be an absolute path without ":" or ","' })).describe('more tmpfs paths with readOnlyRootfs').optional(),
 }).describe('hardening over the defaults (see the README)');
 const ociRuntime = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'must be the name of a runtime registered with the engine, e.g. runsc' }).describe('an OCI runtime registered with the engine: runsc (gVisor), kata-runtime, crun, sysbox-runc');

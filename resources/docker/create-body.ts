@@ -38,6 +38,7 @@ export function containerCreateBody(c: ContainerCreate): Record<string, unknown>
   return {
     Image: c.image,
     ...(c.command ? { Cmd: c.command } : {}),
+    ...(c.security.user !== undefined ? { User: c.security.user } : {}),
     Env: [...Object.entries(c.env), ...Object.entries(c.secretEnv)].map(([k, v]) => `${k}=${v}`),
     Labels: c.labels,
     StopSignal: c.stopSignal,

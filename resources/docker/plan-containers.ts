@@ -8,6 +8,7 @@ import { type ActionList, adoptCause, type Changed, shortId, shortName } from '.
 import { resolveEnv } from '../../controller/plan-env.js';
 import type { FileOwner } from './actions.js';
 import { planFiles } from './plan-files.js';
+import { numericUser } from '../../controller/image-user.js';
 import type { SnapshotIndex } from '../../controller/plan-index.js';
 import type { PlanInput } from '../../controller/plan-input.js';
 
@@ -69,7 +70,9 @@ export function planContainers(
     const waitIds = waitFor.map((w) => acts.lastOf(w)).filter((x): x is number => !!x);
     const waitNote = waitFor.some((w) => withCheck.has(w)) ? ` (after ${waitFor.map((w) => shortName(w, d)).join(', ')} ${waitFor.length > 1 ? 'are' : 'is'} healthy)` : '';
     const rec = inv?.resources[c.name];
-    const owner = fileOwner(rec, image);
+    // security.user runs it as someone else than the image says: its files are that user's.
+    const user = c.security.user ?? image?.user;
+    const owner = c.security.user !== undefined ? numericUser(c.security.user) : fileOwner(rec, image);
     const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing' as const, message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
 
     // Create or recreate: files first, the container on its first network, connect the rest, start.
@@ -81,7 +84,7 @@ export function planContainers(
         cause,
         container: { desired: c, hash, config, verifyHash, stopSignal: image?.stopSignal || 'SIGTERM' },
         fileWrites: c.files,
-        fileOwner: owner ?? (image?.user ? { user: image.user } : undefined),
+        fileOwner: owner ?? (user ? { user } : undefined),
         after: [...netIds, ...waitIds],
         waitFor,
       });

@@ -80,6 +80,36 @@ describe('isolation: hardened containers', () => {
     assert.deepEqual(side.HostConfig.CapDrop, ['AUDIT_WRITE', 'MKNOD', 'NET_RAW'], 'the sidecar keeps its defaults');
   });
 
+  test('setuid does not elevate: a setuid-root binary run by the agent\'s user gains nothing, unless noNewPrivileges is turned off', async () => {
+    const asRoot = async (container: string, cmd: string[]) => {
+      const ex = await docker.getContainer(container).exec({ Cmd: cmd, User: '0', AttachStdout: true, AttachStderr: true });
+      const st = await ex.start({ hijack: true, stdin: false });
+      await new Promise<void>((res) => { st.on('end', () => res()); st.on('close', () => res()); st.resume(); });
+    };
+    const spec = (nnp: boolean) => bottleYaml('suid', `sidecars:\n  - name: proxy\n    image: bottled/sidecar:local\nagent:\n  image: bottled/busybox:local\n  security: {user: "1000", capDrop: [], noNewPrivileges: ${nnp}}\n  files: [{path: /etc/agent.conf, content: only-mine, mode: "0600"}]\n`);
+    const attempt = async () => {
+      const agent = w.name_('suid');
+      assert.equal((await inspect(agent)).Config.User, '1000');
+      // A setuid-root copy of busybox, made by root; ping needs root's raw socket (NET_RAW stays in the bounding set here).
+      await asRoot(agent, ['sh', '-c', 'mkdir -p /tmp/s && cp /bin/busybox /tmp/s/busybox && chown 0:0 /tmp/s/busybox && chmod 4755 /tmp/s/busybox']);
+      const ip = Object.values((await inspect(w.name_('suid', 'proxy'))).NetworkSettings.Networks)[0]!.IPAddress;
+      return dockerExec(agent, ['sh', '-c', `id -u; /tmp/s/busybox ping -c1 -W2 ${ip}; echo rc=$?`]);
+    };
+    await w.write('s.yaml', spec(true));
+    assert.equal((await w.reconcile()).code, 0);
+    const held = await attempt();
+    assert.match(held.out, /^1000$/m, held.out);
+    const mine = await dockerExec(w.name_('suid'), ['cat', '/etc/agent.conf']);
+    assert.equal(mine.out, 'only-mine', 'a file with no uid: of the user security.user names, not the image\'s');
+    assert.match(held.out, /^rc=1$/m, held.out);
+    assert.match(held.out, /^ping: permission denied/m, `no-new-privileges: the setuid bit gave no root: ${held.out}`);
+    await w.write('s.yaml', spec(false));
+    assert.equal((await w.reconcile()).code, 0);
+    const open = await attempt();
+    assert.match(open.out, /^rc=0$/m, `control: without no-new-privileges the same binary does elevate: ${open.out}`);
+    await w.rm('s.yaml');
+  });
+
   test('bad security fields are refused where they are written', async () => {
     await w.write('bad.yaml', bottleYaml('bad', 'agent:\n  image: bottled/busybox:local\n  security: {capAdd: [NET_RAWW], pidsLimit: -1}\n  runtime: "run sc"\n'));
     const v = await w.run(['validate']);
