@@ -2,7 +2,7 @@
 // field on its own is valid, and report problems at the path of the field to change.
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
-import type { BottleSpec, FileSpec, SidecarSpec } from './model.js';
+import type { BottleSpec, FileSpec, SecuritySpec, SidecarSpec } from './model.js';
 import { didYouMean } from './did-you-mean.js';
 import { placeholderRefs, scanPlaceholders } from './placeholders.js';
 
@@ -55,7 +55,7 @@ export function checkSharedSidecarBackend(spec: { backend?: 'docker' | 'swarm'; 
     if (spec.placement) report(['placement'], 'applies only to the swarm backend (this SharedSidecar runs on docker, one host)', { at: 'key' });
     return;
   }
-  if (spec.security) report(['security'], 'is not available on the swarm backend yet (services get no hardening settings from bottled)', { at: 'key' });
+  swarmSecurity(spec.security as SecuritySpec | undefined, [], report);
   if (spec.runtime) report(['runtime'], "is not available on the swarm backend yet: a runtime is a setting of each node's engine", { at: 'key' });
   if (spec.ports.length > 0) report(['ports'], "published ports are not available on the swarm backend (they need the routing mesh, which bottled's dnsrr services do not use)", { at: 'key' });
   spec.files.forEach((f, i) => {
@@ -198,7 +198,7 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
   if (agent.networks.length > 0) report(['agent', 'networks'], 'is not available on the swarm backend yet: the agent joins only its bottle overlay', { at: 'key' });
   // Not yet applied to services: refused rather than accepted and dropped.
   for (const [path, c] of [...spec.sidecars.map((s, i) => [['sidecars', i], s] as const), [['agent'], agent] as const]) {
-    if (c.security) report([...path, 'security'], 'is not available on the swarm backend yet (services get no hardening settings from bottled)', { at: 'key' });
+    swarmSecurity(c.security, [...path], report);
     if (c.runtime) report([...path, 'runtime'], 'is not available on the swarm backend yet: a runtime is a setting of each node\'s engine', { at: 'key' });
   }
   if (spec.lifetime?.onExpiry === 'stop') {
@@ -228,6 +228,13 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
       }
     });
   }
+}
+
+/** What the Swarm API of Engine 20.10 (1.41) cannot carry: refused, not dropped. */
+function swarmSecurity(s: SecuritySpec | undefined, path: FieldPath, report: Report): void {
+  if (s?.noNewPrivileges !== undefined) report([...path, 'security', 'noNewPrivileges'], 'is not available on the swarm backend: a service cannot set no-new-privileges through the Swarm API of this engine (1.41)', { at: 'key' });
+  if (s?.readOnlyRootfs !== undefined) report([...path, 'security', 'readOnlyRootfs'], 'is not available on the swarm backend yet', { at: 'key' });
+  if (s?.writable !== undefined) report([...path, 'security', 'writable'], 'is not available on the swarm backend yet', { at: 'key' });
 }
 
 interface EnvOwner {

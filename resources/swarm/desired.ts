@@ -1,3 +1,4 @@
+import type { Security } from '../../controller/security.js';
 import type { DesiredFile, DesiredWorkload } from '../../controller/desired.js';
 import { HASH_VERSION, hashedLabels } from '../../controller/labels.js';
 import type { HealthcheckSpec, PlacementSpec } from '../../specs/model.js';
@@ -20,6 +21,8 @@ export interface DesiredService {
   files: DesiredFile[];
   labels: Record<string, string>;
   placement: PlacementSpec;
+  /** The hardening Swarm's API (1.41) can carry: capabilities, a pids limit, the user. */
+  security: Security;
   /** Services of the bottle that must have a running (and healthy) task first. */
   waitFor: string[];
 }
@@ -96,6 +99,7 @@ export function serviceConfig(s: DesiredService, secretDigests: Record<string, s
     placement: s.placement,
     files: configs.map((c) => ({ path: c.path, mode: c.mode, uid: c.uid ?? null, gid: c.gid ?? null, content: c.hash })),
     labels: hashedLabels(s.labels),
+    security: { hardening: s.security.hardening, capAdd: s.security.capAdd, capDrop: s.security.capDrop, pidsLimit: s.security.pidsLimit, user: s.security.user ?? null },
     // hashVersion stays: a secret's delivery is part of the shape, and only swarm has it.
     secretsAs: 'files',
   };

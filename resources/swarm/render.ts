@@ -4,13 +4,14 @@ import { names } from '../../controller/names.js';
 import { bottleNetworks, bottleUnitBase, renderFiles, runtimeOf, sharedUnitBase, type RenderContext } from '../../controller/render-parts.js';
 import type { BottleDoc, ContainerCommon, SharedSidecarDoc } from '../../specs/model.js';
 import { unitKey } from '../../controller/unit-key.js';
+import { resolveSecurity } from '../../controller/security.js';
 import type { DesiredService, DesiredSwarmBottle } from './desired.js';
 
 const NO_PLACEMENT = { constraints: [], preferences: [] };
 
 /** A sidecar's or SharedSidecar's runtime fields, as a service takes them (ports are refused on swarm). */
-function serviceRuntime(c: ContainerCommon): Pick<DesiredService, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck'> {
-  const { ports: _ports, security: _security, runtime: _runtime, ...rt } = runtimeOf(c, 'sidecar');
+function serviceRuntime(c: ContainerCommon): Pick<DesiredService, 'image' | 'command' | 'env' | 'secretEnv' | 'init' | 'healthcheck' | 'security'> {
+  const { ports: _ports, runtime: _runtime, ...rt } = runtimeOf(c, 'sidecar');
   return rt;
 }
 
@@ -59,6 +60,7 @@ export function renderSwarmBottle(doc: BottleDoc, ctx: RenderContext): DesiredUn
     secretEnv: a.secretEnv,
     init: a.init,
     resources: a.resources,
+    security: resolveSecurity('agent', a.security, a.env),
     networks: [{ network: netName, aliases: [] }],
     files: renderFiles(a.files, b, agentName, paths),
     labels: ownershipLabels(instance, ctx.owner, 'bottle', b, 'agent', undefined, user),

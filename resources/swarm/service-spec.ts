@@ -24,6 +24,9 @@ export function serviceSpec(
         ...(s.command ? { Args: s.command } : {}), // replaces the image's CMD, as on the docker backend
         Env: serviceEnv(s),
         Init: s.init,
+        ...(s.security.capAdd.length ? { CapabilityAdd: s.security.capAdd.map(cap) } : {}),
+        ...(s.security.capDrop.length ? { CapabilityDrop: s.security.capDrop.map(cap) } : {}),
+        ...(s.security.user !== undefined ? { User: s.security.user } : {}),
         StopGracePeriod: opts.stopTimeoutSec * 1_000 * NS,
         ...(hc
           ? { Healthcheck: { Test: hc.test, Interval: ns(hc.intervalMs), Timeout: ns(hc.timeoutMs), Retries: hc.retries, StartPeriod: ns(hc.startPeriodMs) } }
@@ -36,9 +39,13 @@ export function serviceSpec(
         // Readable by the container's processes whatever their user, as its environment is.
         Secrets: opts.secrets.map((x) => ({ File: { Name: x.variable, UID: '0', GID: '0', Mode: 0o444 }, SecretID: x.id, SecretName: x.name })),
       },
-      Resources: s.resources
-        ? { Limits: { ...(s.resources.cpus ? { NanoCPUs: Math.round(s.resources.cpus * 1e9) } : {}), ...(s.resources.memoryMiB ? { MemoryBytes: s.resources.memoryMiB * 1024 * 1024 } : {}) } }
-        : {},
+      Resources: {
+        Limits: {
+          ...(s.resources?.cpus ? { NanoCPUs: Math.round(s.resources.cpus * 1e9) } : {}),
+          ...(s.resources?.memoryMiB ? { MemoryBytes: s.resources.memoryMiB * 1024 * 1024 } : {}),
+          ...(s.security.pidsLimit !== null ? { Pids: s.security.pidsLimit } : {}),
+        },
+      },
       RestartPolicy: { Condition: 'any', Delay: 1_000 * NS, MaxAttempts: 0 },
       Placement: {
         Constraints: s.placement.constraints,
@@ -52,6 +59,11 @@ export function serviceSpec(
     UpdateConfig: { Parallelism: 1, Order: s.role === 'agent' ? 'stop-first' : 'start-first', Monitor: 1_000 * NS, FailureAction: 'pause' },
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/** Swarm writes capabilities with their CAP_ prefix (Docker's container API without). */
+function cap(c: string): string {
+  return c === 'ALL' ? 'ALL' : `CAP_${c}`;
 }
 
 function ns(ms: number | undefined): number | undefined {

@@ -22,6 +22,8 @@ export interface ServiceShape {
   mounts: string[];
   ports: number[];
   capAdd: string[];
+  capDrop: string[];
+  pids: number | null;
   user: string | null;
   entrypoint: string[] | null;
   hosts: string[];
@@ -38,12 +40,14 @@ export interface RawServiceSpec {
       Secrets?: { SecretName?: string; File?: { Name?: string } }[];
       Mounts?: { Source?: string; Target?: string }[];
       CapabilityAdd?: string[];
+      CapabilityDrop?: string[];
       User?: string;
       Command?: string[];
       Hosts?: string[];
     };
     Networks?: { Target: string; Aliases?: string[] }[];
     Placement?: { Constraints?: string[]; Preferences?: { Spread?: { SpreadDescriptor?: string } }[] };
+    Resources?: { Limits?: { Pids?: number } };
   };
   Mode?: { Replicated?: { Replicas?: number } };
   EndpointSpec?: { Mode?: string; Ports?: { TargetPort?: number; PublishedPort?: number }[] };
@@ -67,7 +71,9 @@ export function observedShape(spec: RawServiceSpec): ServiceShape {
     endpointMode: spec.EndpointSpec?.Mode ?? 'vip',
     mounts: (c.Mounts ?? []).map((m) => `${m.Source ?? ''}:${m.Target ?? ''}`).sort(),
     ports: (spec.EndpointSpec?.Ports ?? []).map((p) => p.PublishedPort ?? p.TargetPort ?? 0).sort((a, b) => a - b),
-    capAdd: [...(c.CapabilityAdd ?? [])].sort(),
+    capAdd: [...(c.CapabilityAdd ?? [])].map(plain).sort(),
+    capDrop: [...(c.CapabilityDrop ?? [])].map(plain).sort(),
+    pids: spec.TaskTemplate?.Resources?.Limits?.Pids || null,
     user: c.User || null,
     entrypoint: c.Command?.length ? c.Command : null,
     hosts: [...(c.Hosts ?? [])].sort(),
@@ -90,11 +96,18 @@ export function desiredShape(s: DesiredService, configs: { name: string; path: s
     endpointMode: 'dnsrr',
     mounts: [],
     ports: [],
-    capAdd: [],
-    user: null,
+    capAdd: [...s.security.capAdd].sort(),
+    capDrop: [...s.security.capDrop].sort(),
+    pids: s.security.pidsLimit,
+    user: s.security.user ?? null,
     entrypoint: null,
     hosts: [],
   };
+}
+
+/** `CAP_NET_RAW` as the manager stores it -> `NET_RAW` as the spec writes it. */
+function plain(c: string): string {
+  return c.replace(/^CAP_/, '');
 }
 
 /** The service's environment: env as declared, and `<VAR>_FILE` naming each secret's file. */

@@ -110,6 +110,12 @@ ${opts.extraSidecar ? `  - name: extra\n    image: ${images.get('bottled/busybox
     assert.doesNotMatch(seal.out, /reached/, seal.out);
     const status = await run(['status', 'alpha']);
     assert.match(status.stdout, new RegExp(`service +${w.name_('alpha', 'proxy')} +running +\\(on n2\\)`), status.stdout);
+    // Hardened as on the docker backend, as far as the Swarm API carries it: capabilities and a pids limit.
+    const spec = (await mgr.docker.getService(w.name_('alpha')).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { CapabilityDrop?: string[] }; Resources?: { Limits?: { Pids?: number } } } } };
+    assert.deepEqual(spec.Spec.TaskTemplate.ContainerSpec.CapabilityDrop, ['CAP_AUDIT_WRITE', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETFCAP', 'CAP_SYS_CHROOT']);
+    assert.equal(spec.Spec.TaskTemplate.Resources?.Limits?.Pids, 4096);
+    const ping = await inTask(w.name_('alpha'), ['sh', '-c', 'ping -c1 -W1 egress; echo rc=$?']);
+    assert.match(ping.out, /permission denied/, `the agent task has no raw sockets: ${ping.out}`);
   });
 
   test('a user label added to a swarm bottle updates its services in place; its overlays stay', async () => {

@@ -6,6 +6,7 @@ import { loadSpecs } from '../../specs/load.js';
 import { bottleMessages as messages, memorySource } from '../fixtures/specs/tree.js';
 import { desiredShape, observedShape, shapeDrift } from '../../resources/swarm/shape.js';
 import { secretRef, type DesiredService } from '../../resources/swarm/desired.js';
+import { resolveSecurity } from '../../controller/security.js';
 
 const SWARM = '  backend: swarm\n';
 
@@ -45,6 +46,7 @@ test('a refusal is located at the line and column of the field', async () => {
 const svc: DesiredService = {
   name: 'p-b-proxy',
   role: 'sidecar',
+  security: resolveSecurity('sidecar', undefined, {}),
   image: 'reg:5000/proxy:1',
   env: { A: '1' },
   secretEnv: { TOKEN: 'HOST_TOKEN' },
@@ -64,9 +66,12 @@ const spec = (over: { env?: string[]; replicas?: number; image?: string; constra
       Init: true,
       Configs: [],
       Secrets: over.secrets ?? [{ SecretName: secret.name, File: { Name: 'TOKEN' } }],
-    },
+      // As the manager stores them: with the CAP_ prefix.
+      CapabilityDrop: ['CAP_AUDIT_WRITE', 'CAP_MKNOD', 'CAP_NET_RAW'],
+    } as Record<string, unknown>,
     Networks: [{ Target: 'netid1', Aliases: ['egress'] }],
     Placement: { Constraints: over.constraints ?? ['node.role==worker'] },
+    Resources: { Limits: { Pids: 1024 } },
   },
   Mode: { Replicated: { Replicas: over.replicas ?? 1 } },
   EndpointSpec: { Mode: 'dnsrr' },
@@ -84,6 +89,10 @@ test('shape: as applied is no drift (the manager pins a digest); a hand edit nam
   Object.assign(opened.TaskTemplate.ContainerSpec, { Mounts: [{ Source: '/', Target: '/host' }], CapabilityAdd: ['CAP_NET_ADMIN'], User: '0' });
   Object.assign(opened.EndpointSpec, { Ports: [{ TargetPort: 22, PublishedPort: 2222 }] });
   assert.deepEqual(shapeDrift(observedShape(opened), want).sort(), ['capAdd', 'mounts', 'ports', 'user'], 'what opens the seal is drift too');
+  const unhardened = spec();
+  delete unhardened.TaskTemplate.ContainerSpec.CapabilityDrop;
+  delete (unhardened.TaskTemplate as { Resources?: unknown }).Resources;
+  assert.deepEqual(shapeDrift(observedShape(unhardened), want).sort(), ['capDrop', 'pids'], 'hardening taken off by hand is drift');
 });
 
 test('a secret is a file named by <VAR>_FILE; its name carries the digest of the value, never the value', () => {
