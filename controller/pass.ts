@@ -139,7 +139,8 @@ export async function observeAndPlan(
   await stamped;
   await reinspect(snapshot, docker, opts.reinspect);
   snapshot.workloads = await observeWorkloads(o, wantedBackends(desired, inventories), planned);
-  if (planned.some((d) => d.containers.some((c) => c.runtime))) snapshot.runtimes = await docker.runtimes();
+  // Not known (the engine refused `info`): not checked; the create then says what the engine says.
+  if (planned.some((d) => d.containers.some((c) => c.runtime))) snapshot.runtimes = await docker.runtimes().catch(() => undefined);
   const observedSecrets = new Map<string, Record<string, string | undefined>>();
   await Promise.all([
     ...adoptionCandidates(planned, snapshot, inventories).map(async (c) => {

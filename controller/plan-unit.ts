@@ -16,7 +16,8 @@ import type { UnitPlan } from './plan-types.js';
 import { dynamicRange, gatewayOf } from './subnets.js';
 import type { UnitKey } from './unit-key.js';
 import { REASONS, type Reason } from './reasons.js';
-import { widenings } from './seal.js';
+import { sharedJoinWidenings, widenings } from './seal.js';
+import { names } from './names.js';
 
 /** The actions that bring one declared unit from what runs to what its spec says. */
 export function planUnit(
@@ -38,7 +39,9 @@ export function planUnit(
     subnets: {},
     desired: d,
   };
-  const hold = (reason: Reason, message: string, failure = REASONS[reason].failure): UnitPlan => heldUnit(d.unit, inv, { reason, message, failure }, d);
+  // Said also when the unit is held: a held change applies later, when nobody looks at plan.
+  const widens = widenings(d, inv);
+  const hold = (reason: Reason, message: string, failure = REASONS[reason].failure): UnitPlan => ({ ...heldUnit(d.unit, inv, { reason, message, failure }, d), ...(widens.length && { widens }) });
   const guard = guards(d, input, index, claims);
   if (guard) return hold(guard.reason, guard.message, guard.failure);
 
@@ -129,8 +132,14 @@ export function planUnit(
 
   base.actions = acts.list;
   base.state = acts.list.length ? 'changes' : 'in-sync';
-  const widens = acts.list.length ? widenings(d, inv) : [];
-  if (widens.length) base.widens = widens;
+  const sharedNames = new Map(d.uses.map((n) => [names.shared(input.opts.prefix, n), n] as const));
+  // A running bottle whose network stays, joined by a SharedSidecar it did not use: a new `uses`
+  // (the joins after a network is made or made again are those of what it already used).
+  const netChanges = acts.list.some((a) => a.on === 'network' && (a.kind === 'create' || a.kind === 'recreate'));
+  const runs = !!inv && Object.keys(inv.resources).length > 0;
+  const joined = runs && !netChanges ? [...new Set(acts.list.filter((a) => (a.kind === 'connect' || a.kind === 'join') && sharedNames.has(a.resource.name)).map((a) => sharedNames.get(a.resource.name)!))] : [];
+  const all = acts.list.length ? [...widens, ...sharedJoinWidenings(joined)] : [];
+  if (all.length) base.widens = all;
   base.specHash = sha256(unitHashes.join(','));
   return base;
 }

@@ -43,7 +43,7 @@ export interface Security {
 export function resolveSecurity(role: 'agent' | 'sidecar' | 'shared', spec: SecuritySpec | undefined, env: Record<string, string>): Security {
   const agent = role === 'agent';
   const readOnlyRootfs = spec?.readOnlyRootfs ?? false;
-  const home = env.HOME && env.HOME.startsWith('/') ? [env.HOME] : [];
+  const home = env.HOME && env.HOME.startsWith('/') && env.HOME.replace(/\/+$/, '') !== '' ? [env.HOME.replace(/\/+$/, '')] : [];
   const pids = spec?.pidsLimit ?? (agent ? AGENT_PIDS : SIDECAR_PIDS);
   return {
     hardening: HARDENING_VERSION,

@@ -67,6 +67,8 @@ export function checkSharedSidecarBackend(spec: { backend?: 'docker' | 'swarm'; 
 
 /** Rules of a whole Bottle spec; paths are relative to `spec`. */
 export function checkBottle(spec: BottleSpec, report: Report): void {
+  spec.sidecars.forEach((s, i) => checkSecurity(s.security, s.files, ['sidecars', i], report));
+  checkSecurity(spec.agent.security, spec.agent.files, ['agent'], report);
   checkSidecarNames(spec.sidecars, report);
   checkAliases(spec.sidecars, report);
   checkAddresses(spec, report);
@@ -228,6 +230,20 @@ function checkSwarm(spec: BottleSpec, report: Report): void {
       }
     });
   }
+}
+
+/** What Docker would refuse at create time (after the old container is gone): refused here. */
+export function checkSecurity(sec: SecuritySpec | undefined, files: FileSpec[], path: FieldPath, report: Report): void {
+  if (!sec) return;
+  if (sec.writable && !sec.readOnlyRootfs) report([...path, 'security', 'writable'], 'applies only with readOnlyRootfs: true (everything is writable without it)', { at: 'key' });
+  sec.writable?.forEach((w, i) => {
+    const p = w.replace(/\/+$/, '') || '/';
+    if (p === '/') report([...path, 'security', 'writable', i], 'cannot be / (a tmpfs over the root hides the image)');
+    else if (files.some((f) => f.path === p || f.path.startsWith(`${p}/`))) report([...path, 'security', 'writable', i], `would hide a file bottled mounts there (${files.find((f) => f.path === p || f.path.startsWith(`${p}/`))!.path})`);
+  });
+  const ids = sec.user?.split(':').filter((x) => /^\d+$/.test(x)).map(Number) ?? [];
+  if (ids.some((n) => n > 4_294_967_294)) report([...path, 'security', 'user'], 'a uid or gid must be at most 4294967294');
+  if (sec.pidsLimit !== undefined && sec.pidsLimit > 0 && sec.pidsLimit < 8) report([...path, 'security', 'pidsLimit'], 'must be 0 (no limit) or at least 8 (init, a shell and a command need a few)');
 }
 
 /** What the Swarm API of Engine 20.10 (1.41) cannot carry: refused, not dropped. */

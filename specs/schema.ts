@@ -24,7 +24,7 @@ import {
   uniqueItems,
 } from './fields.js';
 import { fileEntry } from './file-entry.js';
-import { checkBottle, checkContainer, checkSharedSidecarBackend, checkSharedSidecarEnv, type Report } from './rules.js';
+import { checkBottle, checkContainer, checkSecurity, checkSharedSidecarBackend, checkSharedSidecarEnv, type Report } from './rules.js';
 
 /** Adapts zod's refinement context to the zod-free `Report` the rules use. */
 function reporter(ctx: z.RefinementCtx, input: unknown): Report {
@@ -159,6 +159,7 @@ const sharedSidecarSpec = strictObject({
 }).superRefine((value, ctx) => {
   const report = reporter(ctx, value);
   checkContainer(value, report);
+  checkSecurity(value.security, value.files, [], report);
   checkSharedSidecarEnv(value.env, report);
   checkSharedSidecarBackend(value, report);
 }, whenFieldsParsed);

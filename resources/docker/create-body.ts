@@ -68,7 +68,7 @@ export function containerCreateBody(c: ContainerCreate): Record<string, unknown>
       ...(c.security.capDrop.length ? { CapDrop: c.security.capDrop } : {}),
       ...(c.security.noNewPrivileges ? { SecurityOpt: ['no-new-privileges:true'] } : {}),
       ...(c.security.pidsLimit !== null ? { PidsLimit: c.security.pidsLimit } : {}),
-      ...(c.security.readOnlyRootfs ? { ReadonlyRootfs: true, Tmpfs: Object.fromEntries(c.security.tmpfs.map((p) => [p, 'rw,nosuid,nodev'])) } : {}),
+      ...(c.security.readOnlyRootfs ? { ReadonlyRootfs: true, Tmpfs: Object.fromEntries(c.security.tmpfs.map((p) => [p, 'rw,exec,nosuid,nodev'])) } : {}),
       ...(c.runtime ? { Runtime: c.runtime } : {}),
     },
     NetworkingConfig: {

@@ -168,9 +168,12 @@ async function createContainer(a: Extract<ContainerAction, { kind: 'create' | 'r
       const o = ownerOf(f, ids);
       if (o) await fs.chown(f.hostPath, o.uid, o.gid);
     }
-    const imageId = (await docker.inspectContainer(id)).Image;
-    const img = ctx.images.get(imageId);
-    if (img) ctx.images.set(imageId, { ...img, uid: ids.uid, gid: ids.gid });
+    // What the image's user resolves to is kept for the image; a security.user is this container's alone.
+    if (c.security.user === undefined) {
+      const imageId = (await docker.inspectContainer(id)).Image;
+      const img = ctx.images.get(imageId);
+      if (img) ctx.images.set(imageId, { ...img, uid: ids.uid, gid: ids.gid });
+    }
     await save(() => (inv.resources[name]!.fileOwner = ids));
   }
   // A fresh container reads the current content at start: everything is delivered. Its ID is

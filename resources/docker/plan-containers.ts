@@ -72,7 +72,9 @@ export function planContainers(
     const rec = inv?.resources[c.name];
     // security.user runs it as someone else than the image says: its files are that user's.
     const user = c.security.user ?? image?.user;
-    const owner = c.security.user !== undefined ? numericUser(c.security.user) : fileOwner(rec, image);
+    // The recorded owner is that of the user it was created as: not when that user changes.
+    const sameUser = (rec?.applied as { security?: { user?: string } } | undefined)?.security?.user === c.security.user;
+    const owner = c.security.user !== undefined ? numericUser(c.security.user) : fileOwner(sameUser ? rec : undefined, image);
     const missingImage = () => (imageId ? undefined : { reason: 'ImageMissing' as const, message: `image ${c.image} not found on this engine (bottled does not pull: build or pull it first)` });
 
     // Create or recreate: files first, the container on its first network, connect the rest, start.

@@ -76,6 +76,9 @@ describe('isolation: hardened containers', () => {
     assert.deepEqual(Object.keys(agent.HostConfig.Tmpfs ?? {}).sort(), ['/home/node', '/run', '/tmp', '/var/tmp', '/work']);
     const rw = await dockerExec(w.name_('alpha'), ['sh', '-c', 'touch /etc/x 2>/dev/null && echo etc-writable; touch /tmp/x /home/node/x /work/x && echo tmp-writable']);
     assert.equal(rw.out.trim(), 'tmp-writable');
+    // What an agent writes there it can run (npm bins, go build): the tmpfs is not noexec.
+    const ran = await dockerExec(w.name_('alpha'), ['sh', '-c', "printf '#!/bin/sh\\necho ran\\n' > /tmp/t.sh && chmod +x /tmp/t.sh && /tmp/t.sh"]);
+    assert.equal(ran.out.trim(), 'ran', ran.out);
     const side = await inspect(w.name_('alpha', 'proxy'));
     assert.deepEqual(side.HostConfig.CapDrop, ['AUDIT_WRITE', 'MKNOD', 'NET_RAW'], 'the sidecar keeps its defaults');
   });

@@ -45,3 +45,34 @@ test('plan marks a runtime downgrade from gVisor, and nothing for a change that 
   assert.ok(n.actions.length > 0);
   assert.equal(n.widens, undefined);
 });
+
+test('widenings the review found silent: held plans, pre-hardening containers, root, a writable root again, a higher pids limit, a new uses, swarm services', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan(input([bottle('a')], snap, invs)), snap, invs);
+  const agent = (over: object) => bottle('a', { agent: { ...bottle('a').spec.agent, ...over } });
+  // Held (the image is not there yet): the ! lines are shown all the same.
+  const held = unit(plan(input([bottle('a', { agent: { ...bottle('a').spec.agent, image: 'nothere:1', security: { capAdd: ['SYS_ADMIN'] } } })], snap, invs)), 'a');
+  assert.equal(held.state, 'held');
+  assert.deepEqual(held.widens, ['agent gains capability SYS_ADMIN']);
+  assert.deepEqual(unit(plan(input([agent({ security: { user: 'root' } })], snap, invs)), 'a').widens, ['agent runs as root (security.user root)']);
+  assert.deepEqual(unit(plan(input([agent({ security: { pidsLimit: 0 } })], snap, invs)), 'a').widens, ['agent: pids limit 4096 -> none']);
+  // A container from before hardening had Docker's defaults: an added capability is still news.
+  const rec = invs.get('a')!.resources['bottle-a']!;
+  const { security: _s, ...old } = rec.applied as Record<string, unknown>;
+  const legacy = new Map(invs);
+  legacy.set('a', { ...invs.get('a')!, resources: { ...invs.get('a')!.resources, 'bottle-a': { ...rec, applied: old } } });
+  assert.deepEqual(unit(plan(input([agent({ security: { capAdd: ['NET_ADMIN'] } })], snap, legacy)), 'a').widens, ['agent gains capability NET_ADMIN']);
+});
+
+test('spec: writable needs readOnlyRootfs, never / nor over a mounted file; a user id in range; a pids limit a shell fits in', async () => {
+  const { loadSpecs } = await import('../../specs/load.js');
+  const { memorySource } = await import('../fixtures/specs/tree.js');
+  const msgs = async (sec: string) => (await loadSpecs(memorySource({ 'b.yaml': `apiVersion: bottled.dev/v1\nkind: Bottle\nmetadata: {name: b}\nspec:\n  agent:\n    image: x\n    files: [{path: /etc/app/a.conf, content: x}]\n    security: ${sec}\n` }))).diagnostics.map((d) => d.message);
+  assert.match((await msgs('{writable: [/x]}')).join(), /applies only with readOnlyRootfs: true/);
+  assert.match((await msgs('{readOnlyRootfs: true, writable: [/]}')).join(), /cannot be \//);
+  assert.match((await msgs('{readOnlyRootfs: true, writable: [/etc/app]}')).join(), /would hide a file bottled mounts there \(\/etc\/app\/a\.conf\)/);
+  assert.match((await msgs('{user: "4294967295"}')).join(), /at most 4294967294/);
+  assert.match((await msgs('{pidsLimit: 3}')).join(), /at least 8/);
+  assert.deepEqual(await msgs('{readOnlyRootfs: true, writable: [/cache], user: "1000:1000", pidsLimit: 64}'), []);
+});
