@@ -3,17 +3,10 @@
 // reviewer of a GitOps change sees the security effect before it is applied. Pure.
 import type { DesiredContainer, DesiredUnit } from './desired.js';
 import type { Inventory } from '../state/inventory.js';
+import type { SealReport } from '../state/status.js';
 import { resolveSecurity, type Security } from './security.js';
 
-export interface Seal {
-  networks: { name: string; routeOut: boolean }[];
-  ports: number[];
-  runtime: string;
-  capAdd: string[];
-  capDrop: string[];
-  noNewPrivileges: boolean;
-  readOnlyRootfs: boolean;
-}
+export type Seal = SealReport;
 
 /** Runtimes that put a kernel of their own between the container and the host's. */
 const SANDBOXING = /(runsc|gvisor|kata)/i;

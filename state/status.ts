@@ -22,15 +22,17 @@ export interface ResourceStatus {
   /** The Swarm node (hostname) its task runs, or last ran, on. */
   node?: string;
   /** What a container can reach and do by construction (controller/seal.ts). */
-  seal?: {
-    networks: { name: string; routeOut: boolean }[];
-    ports: number[];
-    runtime: string;
-    capAdd: string[];
-    capDrop: string[];
-    noNewPrivileges: boolean;
-    readOnlyRootfs: boolean;
-  };
+  seal?: SealReport;
+}
+
+export interface SealReport {
+  networks: { name: string; routeOut: boolean }[];
+  ports: number[];
+  runtime: string;
+  capAdd: string[];
+  capDrop: string[];
+  noNewPrivileges: boolean;
+  readOnlyRootfs: boolean;
 }
 
 export interface UnitStatus {
