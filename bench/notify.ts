@@ -11,10 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { World, bottleYaml, docker, passLog } from '../test/helpers/harness.js';
 import { table, ms } from './table.js';
+import { median } from './lib.js';
 
 const N = 10;
 const REPEAT = 3;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function notifyBench(onCleanup: (fn: () => Promise<void>) => void): Promise<string> {
   const w = await new World('nbench').setup();

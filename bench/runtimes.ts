@@ -8,19 +8,16 @@
 import fs from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { World, bottleYaml, dockerExec } from '../test/helpers/harness.js';
-import { Lab, runscArgs, runscBinary } from '../test/helpers/lab-engine.js';
+import { Lab, writeRunscConfig } from '../test/helpers/lab-engine.js';
 import { ms, table } from './table.js';
+import { median } from './lib.js';
 
 const N = 10;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runtimesBench(onCleanup: (fn: () => Promise<void>) => void): Promise<string> {
-  const bin = runscBinary();
-  if (!bin) throw new Error('runsc missing: scripts/setup.sh unpacks it into .cache/tools');
   const w = await new World('rtbench').setup();
   const cfg = `${w.stateDir}-daemon.json`;
-  const args = await runscArgs();
-  await fs.writeFile(cfg, JSON.stringify({ runtimes: { runsc: { path: bin, ...(args.length && { runtimeArgs: args }) } } }));
+  const args = await writeRunscConfig(cfg);
   const lab = await Lab.start(1, { images: ['bottled/busybox:local', 'bottled/sidecar:local'], dockerdArgs: ['--config-file', cfg] });
   onCleanup(async () => {
     await lab.stop();

@@ -16,6 +16,7 @@ import type { Action, Hold, UnitPlan } from './plan-types.js';
 import type { Reason } from './reasons.js';
 import type { RenderContext } from './render-parts.js';
 import type { SubnetChoice } from './plan-subnets.js';
+import type { Security } from './security.js';
 
 export interface ObserveRequest {
   /** Units planned this pass that run on this backend. */
@@ -69,8 +70,23 @@ export interface AgentPlanner<W extends DesiredWorkload = DesiredWorkload, O ext
   stopping?(o: O, cause: string, rec: Inventory['resources'][string] | undefined): DistributiveOmitAction | undefined;
   /** Removals of a higher phase wait for those of lower ones (default 0): a config after its service. */
   removalPhase?(o: O): number;
+  /**
+   * The workload's parts that carry `security:` (Swarm's services), for plan's "! widens the
+   * seal" lines: what each is, its hardening, and the networks it joins beyond the first.
+   */
+  hardenedParts?(w: W): HardenedPart[];
   /** Health of the workload for status, from the same snapshot. */
   health(u: UnitPlan, w: W, index: SnapshotIndex): ResourceStatus[];
+}
+
+export interface HardenedPart {
+  name: string;
+  role: 'agent' | 'sidecar' | 'shared';
+  component?: string;
+  security: Security;
+  env: Record<string, string>;
+  /** Networks joined beyond its first (a route out when it is the egress network). */
+  outs: string[];
 }
 
 /** The I/O half: observation, execution and polling, with the backend's own driver. */

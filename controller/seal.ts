@@ -5,6 +5,7 @@ import type { DesiredContainer, DesiredUnit } from './desired.js';
 import type { Inventory } from '../state/inventory.js';
 import type { SealReport } from '../state/status.js';
 import { resolveSecurity, type Security } from './security.js';
+import { agentBackend } from '../resources/backends.js';
 
 export type Seal = SealReport;
 
@@ -73,14 +74,13 @@ function subjects(d: DesiredUnit, inv: Inventory | undefined): Subject[] {
       extraNetworks: rec?.extraNetworks, unitRuns: runs, nnp: true,
     });
   }
-  // A swarm bottle's services: the same checks, on what a service can carry.
-  const services = (d.workload as { services?: { name: string; role: 'agent' | 'sidecar' | 'shared'; component?: string; security?: Security; env: Record<string, string>; networks: { network: string }[] }[] } | undefined)?.services ?? [];
-  for (const s of services) {
-    if (!s.security) continue;
+  // An agent backend's parts that carry hardening (Swarm's services): the same checks.
+  const parts = d.workload ? (agentBackend(d.workload.backend)?.hardenedParts?.(d.workload) ?? []) : [];
+  for (const s of parts) {
     const a = inv?.resources[s.name]?.applied as { security?: Security; networks?: { network: string }[] } | undefined;
     out.push({
       who: s.role === 'agent' ? 'agent' : s.role === 'shared' ? `SharedSidecar ${d.name}` : `sidecar ${s.component ?? s.name}`,
-      role: s.role, security: s.security, outs: s.networks.slice(1).map((n) => n.network), externalNetworks: [], ports: [], env: s.env,
+      role: s.role, security: s.security, outs: s.outs, externalNetworks: [], ports: [], env: s.env,
       applied: a ? { security: a.security ? { ...DOCKER_DEFAULTS, ...a.security } : undefined, outs: (a.networks ?? []).slice(1).map((n) => n.network) } : undefined,
       unitRuns: runs, nnp: false,
     });

@@ -24,5 +24,6 @@ export const swarmPlanner: AgentPlanner<DesiredSwarmBottle, ObservedService | Ob
       ? ({ kind: 'remove', on: 'service', resource: { type: o.type, name: o.name }, cause } as ReturnType<AgentPlanner['removal']>)
       : { kind: 'remove', on: 'service', resource: { type: 'service', name: o.name }, cause },
   removalPhase: (o) => (o.type === 'service' ? 0 : 1),
+  hardenedParts: (w) => w.services.map((s) => ({ name: s.name, role: s.role, component: s.component, security: s.security, env: s.env, outs: s.networks.slice(1).map((n) => n.network) })),
   health: swarmHealth,
 };

@@ -306,7 +306,7 @@ async function waitGone(p: ChildProcess | undefined): Promise<void> {
 }
 
 /** Debian's runsc: installed, or unpacked into .cache/tools by scripts/setup.sh. */
-export function runscBinary(): string | undefined {
+function runscBinary(): string | undefined {
   return ['/usr/bin/runsc', `${ROOT}/.cache/tools/runsc/usr/bin/runsc`].find((p) => existsSync(p));
 }
 
@@ -316,11 +316,23 @@ export function runscBinary(): string | undefined {
  * namespace); `--network=host` then keeps the sandbox in the container's own namespace, so
  * Docker's isolation is unchanged (engine-lab.md). Detected, not assumed.
  */
-export async function runscArgs(): Promise<string[]> {
+async function runscArgs(): Promise<string[]> {
   try {
     await fs.readlink('/proc/1/ns/net');
     return [];
   } catch {
     return ['--network=host'];
   }
+}
+
+/**
+ * A dockerd config file registering runsc (`dockerd --config-file FILE`), with the runtime
+ * arguments this machine needs. Returns those arguments.
+ */
+export async function writeRunscConfig(file: string): Promise<string[]> {
+  const bin = runscBinary();
+  if (!bin) throw new Error("no runsc: scripts/setup.sh unpacks Debian's into .cache/tools");
+  const args = await runscArgs();
+  await fs.writeFile(file, JSON.stringify({ runtimes: { runsc: { path: bin, ...(args.length && { runtimeArgs: args }) } } }));
+  return args;
 }

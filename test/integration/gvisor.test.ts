@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { World, bottleYaml, dockerExec, passLog } from '../helpers/harness.js';
-import { Lab, runscArgs, runscBinary } from '../helpers/lab-engine.js';
+import { Lab, writeRunscConfig } from '../helpers/lab-engine.js';
 
 describe('runtime: runsc (gVisor) on a lab engine', () => {
   let lab: Lab;
@@ -17,12 +17,9 @@ describe('runtime: runsc (gVisor) on a lab engine', () => {
   const run = (extra: string[]) => w.run([...extra, '--docker-host', lab.nodes[0]!.host]);
 
   before(async () => {
-    const bin = runscBinary();
-    assert.ok(bin, 'runsc: scripts/setup.sh unpacks Debian\'s into .cache/tools');
     await w.setup();
-    args = await runscArgs();
     cfg = `${w.stateDir}-daemon.json`;
-    await fs.writeFile(cfg, JSON.stringify({ runtimes: { runsc: { path: bin, ...(args.length && { runtimeArgs: args }) } } }));
+    args = await writeRunscConfig(cfg);
     lab = await Lab.start(1, { images: ['bottled/busybox:local', 'bottled/sidecar:local'], dockerdArgs: ['--config-file', cfg] });
   });
   after(async () => {
