@@ -53,8 +53,9 @@ export function unitsOfEvent(e: EngineEvent, instance: string, lookup: UnitLooku
  * inspect.
  */
 export function driftOfEvent(e: EngineEvent, instance: string, lookup: UnitLookup): { units: string[]; died?: string } {
-  if (e.type === 'container' && e.action === 'start') {
-    // Every create starts a container: only one of a bottle kept stopped is drift.
+  if (e.type === 'container' && (e.action === 'start' || e.action === 'update')) {
+    // Every create starts a container: only one of a bottle kept stopped is drift (started, or
+    // its restart policy turned back on by hand).
     const units = unitsOfEvent(e, instance, lookup).filter((u) => lookup.isStoppedOnPurpose?.(u));
     return units.length ? { units, died: e.attributes.name } : { units };
   }

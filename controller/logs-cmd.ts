@@ -62,7 +62,13 @@ export async function cmdLogs(name: string, f: LogsFlags): Promise<number> {
     const prefix = `${l.container.padEnd(width)} |`;
     process.stdout.write(`${color ? `\x1b[${COLORS[i % COLORS.length]}m${prefix}\x1b[0m` : prefix} ${l.text}\n`);
   };
-  const ours = (labels: Record<string, string> | undefined) => labels?.['bottled.instance'] === f.instance && labels?.['bottled.bottle'] === name;
+  // Labels can be copied onto anything; the ID the inventory recorded cannot (no ID recorded: a
+  // crash right after the create, which the labels prove).
+  const ours: Ours = async (labels, id, resource) => {
+    if (labels?.['bottled.instance'] !== f.instance || labels?.['bottled.bottle'] !== name) return false;
+    const rec = (await readInventory(paths, name))?.resources[resource];
+    return !rec?.id || rec.id === id;
+  };
   const source = (c: (typeof all)[number]): LogSource => (c.service ? serviceSource(docker, c.name, ours) : containerSource(docker, c.name, ours));
   if (!f.follow) {
     // What exists is shown; a container gone or not bottled's is said, not fatal to the others.
@@ -99,15 +105,18 @@ interface LogSource {
 
 const notFound = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
 
-/** One container's or one Swarm service's logs, found by name and proven bottled's by its labels. */
-function logSource(what: string, inspect: () => Promise<{ id: string; labels?: Record<string, string> }>, logs: LogSource['logs'], ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+/** Its labels say it is this bottle's, and it is the one the inventory recorded (read again at each reattach: a pass may have recreated it). */
+type Ours = (labels: Record<string, string> | undefined, id: string, name: string) => Promise<boolean>;
+
+/** One container's or one Swarm service's logs, found by name and proven bottled's. */
+function logSource(what: string, name: string, inspect: () => Promise<{ id: string; labels?: Record<string, string> }>, logs: LogSource['logs'], ours: Ours): LogSource {
   const byId = new Map<string, boolean>();
   return {
     what,
     async find() {
       try {
         const { id, labels } = await inspect();
-        byId.set(id, ours(labels));
+        byId.set(id, await ours(labels, id, name));
         return id;
       } catch (e) {
         if (notFound(e)) return undefined;
@@ -119,20 +128,20 @@ function logSource(what: string, inspect: () => Promise<{ id: string; labels?: R
   };
 }
 
-function containerSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+function containerSource(docker: Docker, name: string, ours: Ours): LogSource {
   const inspect = async () => {
     const i = await docker.getContainer(name).inspect();
     return { id: i.Id, labels: i.Config.Labels };
   };
-  return logSource(`container ${name}`, inspect, (id, opts) => docker.getContainer(id).logs(opts as never) as unknown as Promise<unknown>, ours);
+  return logSource(`container ${name}`, name, inspect, (id, opts) => docker.getContainer(id).logs(opts as never) as unknown as Promise<unknown>, ours);
 }
 
-function serviceSource(docker: Docker, name: string, ours: (l: Record<string, string> | undefined) => boolean): LogSource {
+function serviceSource(docker: Docker, name: string, ours: Ours): LogSource {
   const inspect = async () => {
     const i = (await docker.getService(name).inspect()) as { ID: string; Spec?: { Labels?: Record<string, string> } };
     return { id: i.ID, labels: i.Spec?.Labels };
   };
-  return logSource(`service ${name}`, inspect, (id, opts) => docker.getService(id).logs(opts as never) as unknown as Promise<unknown>, ours);
+  return logSource(`service ${name}`, name, inspect, (id, opts) => docker.getService(id).logs(opts as never) as unknown as Promise<unknown>, ours);
 }
 
 async function readAll(src: LogSource, label: string, since: number | undefined, tail: number | undefined): Promise<Line[]> {

@@ -6,6 +6,7 @@ import { formatDiagnostic, type LoadResult } from '../specs/model.js';
 import type { Notification } from './notification.js';
 import type { Plan } from './plan-types.js';
 import type { Reason } from './reasons.js';
+import { unitKey } from './unit-key.js';
 
 /** What the reconciler of a state directory has said so far. */
 export interface NotifyState {
@@ -32,7 +33,9 @@ export function passNotices(plan: Plan, load: LoadResult, prev: NotifyState, now
   for (const d of load.diagnostics) byFile.set(d.file, [...(byFile.get(d.file) ?? []), formatDiagnostic(d)]);
   for (const f of load.brokenFiles) if (!byFile.has(f)) byFile.set(f, [`${f}: cannot be read or parsed`]);
   for (const [file, lines] of byFile) {
-    current.set(`InvalidSpec:${file}`, { reason: 'InvalidSpec', message: lines.slice(0, 3).join('; ') + (lines.length > 3 ? `; and ${lines.length - 3} more` : ''), bottles: heldBy('InvalidSpec', file) });
+    // The documents the file holds that cannot be applied, whether or not they ever ran.
+    const held = [...load.held].filter(([, ds]) => ds.some((x) => x.file === file)).map(([key]) => unitKey.name(unitKey.fromDocKey(key)));
+    current.set(`InvalidSpec:${file}`, { reason: 'InvalidSpec', message: lines.slice(0, 3).join('; ') + (lines.length > 3 ? `; and ${lines.length - 3} more` : ''), bottles: [...new Set([...heldBy('InvalidSpec', file), ...held])].sort() });
   }
   // The empty-source guard is decided from the load alone (plan.pruneGuard), so also by a pass
   // that plans none of the bottles it holds; the deletion guard replaces it only when it is off.

@@ -14,7 +14,7 @@ import { hashKey, Secrets } from '../specs/secrets.js';
 import type { SpecSource } from '../specs/source.js';
 import { EventLog } from '../state/events.js';
 import { fileStamp } from '../state/fsutil.js';
-import { readAllStatus, writeStatus, type UnitStatus } from '../state/status.js';
+import { readAllStatus, removeStatus, writeStatus, type UnitStatus } from '../state/status.js';
 import { ImageCache } from '../state/image-cache.js';
 import { ownerIdentity, type OwnerIdentity } from '../state/owner.js';
 import { normalizeImageRef } from '../resources/docker/image-ref.js';
@@ -196,6 +196,7 @@ async function reinspect(snapshot: Observed, docker: DockerDriver, names: Set<st
         c.exitCode = st.ExitCode;
         c.status = st.Running ? c.status : `Exited (${st.ExitCode})`;
         c.health = (st.Health?.Status as ObservedContainer['health']) ?? undefined;
+        c.restartPolicy = info.HostConfig?.RestartPolicy?.Name;
         // A network (dis)connect is announced before the list shows it, as a death is.
         c.networks = Object.fromEntries(Object.entries(info.NetworkSettings.Networks ?? {}).map(([n, ep]) => [n, { networkId: ep.NetworkID ?? '', ip: ep.IPAddress || undefined }]));
       } catch (e) {
@@ -356,6 +357,9 @@ export async function runPass(o: PassOptions, docker: DockerDriver, log: Logger,
       }
     }),
   );
+  // A status of a unit nothing knows any more (a file that was never valid, then deleted): gone too.
+  const planned = new Set(obs.plan.units.map((u) => u.unit));
+  await Promise.all([...obs.statuses.keys()].filter((u) => !planned.has(u) && !inventories.has(u)).map((u) => removeStatus(o.paths, u)));
   if (o.notify) await notifyPass(o.paths, obs.plan, obs.load, o.notify, (u) => !hooks.include || hooks.include(u), seenAt);
   for (const [i, u] of obs.plan.units.entries()) {
     const r = results[i]!;

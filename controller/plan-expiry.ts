@@ -36,12 +36,26 @@ export function planExpired(d: DesiredUnit, inv: Inventory | undefined, input: P
   if (exp.onExpiry === 'remove') {
     if (!exists) return done(inv?.createdAt ? `${when}: removed; it is not created again while its document says so` : `${when}, before it was created: not created`);
     const p = planRemoval(d.unit, inv, input, index, `${when} (spec.lifetime, onExpiry: remove)`);
-    if (p.state === 'held') return { ...p, desired: d };
-    return { ...p, source: d.origin.file, revision: d.origin.revision, desired: d, expiry: exp };
+    if (p.state !== 'held') return { ...p, source: d.origin.file, revision: d.origin.revision, desired: d, expiry: exp };
+    // The removal must wait (someone else's container on its network, a backend that does not
+    // answer): an expiry is a limit all the same, so what can be stopped is stopped meanwhile.
+    const waits = p.held!;
+    if (waits.reason !== 'NetworkInUse') return { ...p, desired: d, expiry: exp };
+    const stopping = planStop(d, inv, input, index, exp, `${when} (spec.lifetime, onExpiry: remove): stopped until it can be removed`);
+    if (stopping.state === 'held' && stopping.held?.reason === 'Expired') return { ...heldUnit(d.unit, inv, { ...waits, message: `${when}: its containers are stopped; removal waits: ${waits.message}` }, d), expiry: exp };
+    return stopping.state === 'held' ? stopping : { ...stopping, alerts: [`${when}: stopped, not removed yet: ${waits.message}`] };
   }
 
   if (!exists) return done(`${when}, before it was created: not created`);
-  const cause = `${when} (spec.lifetime, onExpiry: stop): stopped and kept`;
+  return planStop(d, inv, input, index, exp, `${when} (spec.lifetime, onExpiry: stop): stopped and kept`);
+}
+
+/** Stop what the unit runs, agent first, and keep it; held Expired once nothing runs. */
+function planStop(d: DesiredUnit, inv: Inventory | undefined, input: PlanInput, index: SnapshotIndex, exp: Expiry, cause: string): UnitPlan {
+  const owned = index.ownedBy(d.unit);
+  const adoptable = index.adoptableBy(d.unit);
+  const when = `expired at ${exp.at}`;
+  const done = (message: string) => ({ ...heldUnit(d.unit, inv, { reason: 'Expired', message, failure: false }, d), expiry: exp });
   const acts = new ActionList();
   const first: number[] = [];
   // The agent first: it is what uses the sidecars, as in a removal.
@@ -61,7 +75,8 @@ export function planExpired(d: DesiredUnit, inv: Inventory | undefined, input: P
     const up = c.state === 'running' || c.state === 'restarting' || c.state === 'paused';
     // Stopped by hand or by a crash, it keeps Docker's restart policy: an engine restart would
     // start it again. The stop step also turns that policy off.
-    if (!up && inv?.resources[c.name]?.restartPolicy === 'no') continue;
+    // One whose policy the pass inspected (an event named it) is trusted over the record.
+    if (!up && inv?.resources[c.name]?.restartPolicy === 'no' && (c.restartPolicy === undefined || c.restartPolicy === 'no')) continue;
     const a = acts.add({ kind: 'stop', on: 'container', resource: { type: 'container', name: c.name }, cause, after: role(c) ? first : [] });
     if (!role(c)) first.push(a.id);
   }

@@ -88,7 +88,7 @@ function subjects(d: DesiredUnit, inv: Inventory | undefined): Subject[] {
   return out;
 }
 
-const isRoot = (user: string | undefined) => user !== undefined && /^(0|root)(:|$)/.test(user);
+const isRoot = (user: string | undefined) => user !== undefined && /^(0+|root)(:|$)/.test(user);
 
 /**
  * The ways a planned unit widens what its containers can reach or do, against what runs now

@@ -35,6 +35,8 @@ export interface ObservedContainer {
   status: string;
   networks: Record<string, { networkId: string; ip?: string }>;
   ports: ObservedPort[];
+  /** Docker's restart policy, known only when the pass inspected it (an event named the container). */
+  restartPolicy?: string;
 }
 
 export interface DockerSnapshot {

@@ -56,6 +56,9 @@ describe('expiry', () => {
         throw e;
       });
       assert.match((await w.run(['status'])).stdout, /alpha\s+False\s+Expired/);
+      // Its restart policy turned back on by hand (an engine restart would then start it): off again.
+      await docker.getContainer(w.name_('alpha')).update({ RestartPolicy: { Name: 'always' } });
+      await eventually(async () => (await state(w.name_('alpha')))?.restart === 'no', 'restart policy off again');
     } finally {
       await d.stop();
     }

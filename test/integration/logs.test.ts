@@ -54,7 +54,7 @@ describe('bottled logs', () => {
     assert.equal(code, 0);
   });
 
-  test('-f loses no line of stdout and stderr written in turn; a container that took a name of the bottle is not shown', async () => {
+  test('-f loses no line of stdout and stderr written in turn; a container that took a name of the bottle is not shown, even with its labels copied', async () => {
     await w.write('b.yaml', bottleYaml('beta', `agent:\n  image: bottled/busybox:local\n  command: [sh, -c, 'i=0; while [ $i -lt 200 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done; trap "exit 0" TERM; while :; do sleep 1; done']\n`));
     assert.equal((await w.reconcile()).code, 0);
     const p = spawn(process.execPath, [BIN, 'logs', 'beta', '-f', '--json', ...w.flags()], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,9 +68,11 @@ describe('bottled logs', () => {
     await new Promise((resolve) => p.on('close', resolve));
     const texts = out.trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
     assert.equal(new Set(texts).size, 400, `all 400 lines, once each (got ${texts.length})`);
-    // The agent removed by hand, a stranger's container under its name.
+    // The agent removed by hand, a stranger's container under its name, with its labels copied:
+    // the ID the inventory recorded is not its ID.
+    const labels = (await docker.getContainer(w.name_('beta')).inspect()).Config.Labels;
     await docker.getContainer(w.name_('beta')).remove({ force: true });
-    const stranger = await docker.createContainer({ name: w.name_('beta'), Image: 'bottled/busybox:local', Cmd: ['sh', '-c', 'echo IMPOSTOR; sleep 60'] });
+    const stranger = await docker.createContainer({ name: w.name_('beta'), Image: 'bottled/busybox:local', Labels: labels, Cmd: ['sh', '-c', 'echo IMPOSTOR; sleep 60'] });
     await stranger.start();
     try {
       const r = await w.run(['logs', 'beta']);

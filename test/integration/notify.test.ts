@@ -82,8 +82,11 @@ describe('notifications', () => {
     const held = events().filter((e) => e.event === 'held');
     assert.deepEqual(held.map((e) => e.reason), ['InvalidSpec'], JSON.stringify(bodies));
     assert.match((JSON.parse(bodies[0]!) as { message: string }).message, /broken\.yaml:5:\d+: /);
+    assert.deepEqual((JSON.parse(bodies[0]!) as { bottles: string[] }).bottles, ['broken'], 'a bottle that never ran is held by its file too');
+    assert.equal((await w.run(['status', 'broken'])).code, 0);
     await w.rm('broken.yaml');
     await run();
+    assert.equal((await w.run(['status', 'broken'])).code, 1, 'its status goes with the file');
     assert.deepEqual(events().map((e) => e.event), ['held', 'released']);
     // Removing the bottle's file past --max-deletions: one message for the guard, none for alpha itself.
     bodies.length = 0;

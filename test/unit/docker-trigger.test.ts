@@ -57,6 +57,13 @@ test('only drift actions ask for a pass; a container that died is named for insp
   assert.deepEqual(driftOfEvent(containerEvent('health_status: unhealthy', owned('shared', 'dns')), INSTANCE, lookup).units, ['shared.dns']);
 });
 
+test('a start or a restart-policy update is drift only for a bottle kept stopped (expired), whose container is then inspected', () => {
+  const kept = { ...lookup, isStoppedOnPurpose: (u: string) => u === 'b2' };
+  assert.deepEqual(driftOfEvent(containerEvent('start', owned('bottle', 'b2'), 'bottle-b2'), INSTANCE, kept), { units: ['b2'], died: 'bottle-b2' });
+  assert.deepEqual(driftOfEvent(containerEvent('update', owned('bottle', 'b2'), 'bottle-b2'), INSTANCE, kept), { units: ['b2'], died: 'bottle-b2' });
+  assert.deepEqual(driftOfEvent(containerEvent('update', owned('bottle', 'b3'), 'bottle-b3'), INSTANCE, kept), { units: [] });
+});
+
 test('a Swarm manager: a service removed or updated routes to its bottle; a node going down to every swarm bottle', () => {
   const svc = (action: string, name: string): Event => ({ type: 'service', action, id: 'svc', attributes: { name }, time: 0 });
   assert.deepEqual(driftOfEvent(svc('remove', 'bottle-s1-proxy'), INSTANCE, lookup).units, ['s1']);

@@ -159,3 +159,26 @@ test('roughDuration', () => {
   assert.equal(roughDuration(2 * 3_600_000 + 13 * 60_000), '2h13m');
   assert.equal(roughDuration(76 * 3_600_000), '3d4h');
 });
+
+test('an onExpiry remove bottle whose removal waits (someone else\'s container on its network) is stopped meanwhile, and says why', () => {
+  const snap = empty();
+  const invs = new Map<string, Inventory>();
+  apply(plan({ ...input([bottle('a')], snap, invs), now: T }), snap, invs);
+  for (const c of snap.containers) c.state = 'running';
+  const net = snap.networks.find((n) => n.name === 'bottle-a-net')!;
+  snap.containers.push({ id: 'x1', name: 'stranger', image: 'x', imageId: 'sha256:x', labels: {}, state: 'running', status: 'Up', networks: { [net.name]: { networkId: net.id } }, ports: [] });
+  const gone = bottle('a', { lifetime: { expiresAt: '2026-12-01T11:00:00.000Z', onExpiry: 'remove' } });
+  const u = unit(plan({ ...input([gone], snap, invs), now: T }), 'a');
+  assert.deepEqual(lines(u), ['stop container bottle-a', 'stop container bottle-a-bundle']);
+  assert.match(u.alerts?.[0] ?? '', /stopped, not removed yet: .*stranger/);
+  for (const c of snap.containers.filter((x) => x.name.startsWith('bottle-a'))) {
+    c.state = 'exited';
+    invs.get('a')!.resources[c.name]!.restartPolicy = 'no';
+  }
+  const later = unit(plan({ ...input([gone], snap, invs), now: T }), 'a');
+  assert.equal(later.held?.reason, 'NetworkInUse');
+  assert.match(later.held!.message, /its containers are stopped; removal waits/);
+  // A policy turned back on by hand, seen by an inspect the pass made (an event named it): turned off again.
+  snap.containers.find((c) => c.name === 'bottle-a')!.restartPolicy = 'always';
+  assert.deepEqual(lines(unit(plan({ ...input([gone], snap, invs), now: T }), 'a')), ['stop container bottle-a']);
+});

@@ -56,6 +56,7 @@ test('widenings the review found silent: held plans, pre-hardening containers, r
   assert.equal(held.state, 'held');
   assert.deepEqual(held.widens, ['agent gains capability SYS_ADMIN']);
   assert.deepEqual(unit(plan(input([agent({ security: { user: 'root' } })], snap, invs)), 'a').widens, ['agent runs as root (security.user root)']);
+  assert.deepEqual(unit(plan(input([agent({ security: { user: '00:1000' } })], snap, invs)), 'a').widens, ['agent runs as root (security.user 00:1000)'], 'uid 00 is root too');
   assert.deepEqual(unit(plan(input([agent({ security: { pidsLimit: 0 } })], snap, invs)), 'a').widens, ['agent: pids limit 4096 -> none']);
   // A container from before hardening had Docker's defaults: an added capability is still news.
   const rec = invs.get('a')!.resources['bottle-a']!;
